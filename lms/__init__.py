@@ -1,0 +1,1 @@
+"""Aula's application shell: settings, app factory, database, accounts and the CLI."""

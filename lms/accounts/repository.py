@@ -1,0 +1,75 @@
+"""Queries on users and sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from lms.accounts.models import AuthSession, LearnerProfile, User
+
+
+class UserRepository(SQLAlchemyAsyncRepository[User]):
+    model_type = User
+
+    async def by_email(self, email: str) -> User | None:
+        return await self.get_one_or_none(User.email == email.strip().lower())
+
+    async def with_profile(self, user_id: uuid.UUID) -> User | None:
+        stmt = select(User).where(User.id == user_id).options(selectinload(User.profile))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def search(self, text: str | None, limit: int, offset: int) -> tuple[list[User], int]:
+        filters = []
+        if text:
+            pattern = f"%{text.lower()}%"
+            filters.append(or_(User.email.like(pattern), User.full_name.ilike(pattern)))
+        stmt = select(User).order_by(User.created_at.desc()).limit(limit).offset(offset)
+        items, total = await self.get_many_and_count(*filters, statement=stmt)
+        return list(items), total
+
+
+class ProfileRepository(SQLAlchemyAsyncRepository[LearnerProfile]):
+    model_type = LearnerProfile
+    id_attribute = "user_id"
+
+
+class SessionRepository(SQLAlchemyAsyncRepository[AuthSession]):
+    model_type = AuthSession
+
+    async def active_user(self, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> User | None:
+        """The user behind a live session, in one query."""
+        stmt = (
+            select(User)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+                User.is_active.is_(True),
+            )
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def live(self, session_id: uuid.UUID, now: datetime) -> AuthSession | None:
+        stmt = (
+            select(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_all(self, user_id: uuid.UUID, now: datetime, keep: uuid.UUID | None = None) -> None:
+        stmt = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        if keep is not None:
+            stmt = stmt.where(AuthSession.id != keep)
+        await self.session.execute(stmt.values(revoked_at=now))
+
+    async def purge_expired(self, before: datetime) -> int:
+        stmt = delete(AuthSession).where(or_(AuthSession.expires_at < before, AuthSession.revoked_at < before))
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)

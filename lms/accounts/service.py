@@ -1,0 +1,252 @@
+"""Account rules: registration without enumeration, login sessions, profile consent, roles."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lms.accounts import security
+from lms.accounts.models import AuthSession, LearnerProfile, Role, User
+from lms.accounts.repository import ProfileRepository, SessionRepository, UserRepository
+from lms.accounts.tasks import registration_attempt_notice, welcome_email
+from lms.accounts.schemas import MeUpdate, ProfileIn, Registration, TokenPair, UserAdminUpdate
+from lms.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from lms.ratelimit import RateLimiter, enforce
+from lms.settings import Settings
+
+REGISTRATION_ACCEPTED = (
+    "If this address was not registered yet, the account is ready and you can log in now. "
+    "If it was, we have sent a message to that address."
+)
+INVALID_LOGIN = "Invalid email or password."
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeps:
+    """Process-wide collaborators of the account service, built once in the app factory."""
+
+    settings: Settings
+    passwords: security.Passwords
+    tokens: security.Tokens
+    limiter: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings, limiter: RateLimiter) -> AccountDeps:
+        return cls(
+            settings=settings,
+            passwords=security.Passwords(settings.password_hash_memory_kib, settings.password_hash_time_cost),
+            tokens=security.Tokens(settings.signing_key(), settings.access_token_ttl),
+            limiter=limiter,
+        )
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, deps: AccountDeps) -> None:
+        self.session = session
+        self.deps = deps
+        self.users = UserRepository(session=session, auto_refresh=False)
+        self.profiles = ProfileRepository(session=session, auto_refresh=False)
+        self.sessions = SessionRepository(session=session, auto_refresh=False)
+
+    def check_password_strength(self, password: str, field: str) -> None:
+        minimum = self.deps.settings.password_min_length
+        if len(password) < minimum:
+            raise ValidationFailed.on(field, f"must be at least {minimum} characters long")
+
+    async def register(self, data: Registration) -> None:
+        """Create the account, or tell the owner of an existing one; the caller cannot tell which."""
+        self.check_password_strength(data.password, "password")
+        email = normalize_email(data.email)
+        password_hash = self.deps.passwords.hash(data.password)  # also on the duplicate path: same timing
+        stmt = (
+            insert(User)
+            .values(
+                id=uuid.uuid4(),
+                email=email,
+                password_hash=password_hash,
+                full_name=data.full_name.strip() or data.full_name,
+                preferred_language=data.preferred_language,
+                role=Role.LEARNER,
+            )
+            .on_conflict_do_nothing(index_elements=[User.email])
+            .returning(User.id)
+        )
+        user_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        if user_id is None:
+            existing = await self.users.by_email(email)
+            if existing is not None:
+                registration_attempt_notice.enqueue(self.session, user_id=str(existing.id))
+            return
+        if data.profile is not None:
+            await self._apply_profile(user_id, data.profile)
+        welcome_email.enqueue(self.session, user_id=str(user_id))
+
+    async def login(self, email: str, password: str, client: str, user_agent: str | None) -> TokenPair:
+        email = normalize_email(email)
+        s = self.deps.settings
+        await enforce(
+            self.deps.limiter,
+            [f"login:ip:{client}", f"login:email:{email}"],
+            s.login_rate_limit,
+            s.login_rate_window,
+            "login attempts",
+        )
+        user = await self.users.by_email(email)
+        valid = self.deps.passwords.verify(user.password_hash if user else None, password)
+        if user is None or not valid or not user.is_active:
+            raise Unauthorized(INVALID_LOGIN)
+        if self.deps.passwords.needs_rehash(user.password_hash):
+            user.password_hash = self.deps.passwords.hash(password)
+        return await self._open_session(user.id, user_agent)
+
+    async def _open_session(self, user_id: uuid.UUID, user_agent: str | None) -> TokenPair:
+        now = datetime.now(UTC)
+        secret = security.new_refresh_secret()
+        auth = AuthSession(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            refresh_token_hash=security.digest(secret),
+            expires_at=now + timedelta(seconds=self.deps.settings.refresh_token_ttl),
+            user_agent=(user_agent or "")[:200] or None,
+        )
+        self.session.add(auth)
+        return self._pair(user_id, auth.id, secret, now)
+
+    def _pair(self, user_id: uuid.UUID, session_id: uuid.UUID, secret: str, now: datetime) -> TokenPair:
+        return TokenPair(
+            access_token=self.deps.tokens.access_token(user_id, session_id, now),
+            refresh_token=security.refresh_token(session_id, secret),
+            expires_in=self.deps.tokens.access_ttl,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate the refresh token; presenting an already-rotated one revokes the whole session."""
+        parts = security.split_refresh_token(refresh_token)
+        if parts is None:
+            raise Unauthorized("The refresh token is invalid or expired.")
+        session_id, secret = parts
+        now = datetime.now(UTC)
+        auth = await self.sessions.live(session_id, now)
+        if auth is None:
+            raise Unauthorized("The refresh token is invalid or expired.")
+        if not security.same_digest(secret, auth.refresh_token_hash):
+            auth.revoked_at = now  # a stolen, replayed token: end the session for both holders
+            raise Unauthorized("The refresh token is invalid or expired.", keep_changes=True)
+        user = await self.users.get_one_or_none(User.id == auth.user_id, User.is_active.is_(True))
+        if user is None:
+            raise Unauthorized("The refresh token is invalid or expired.")
+        new_secret = security.new_refresh_secret()
+        auth.refresh_token_hash = security.digest(new_secret)
+        auth.last_used_at = now
+        return self._pair(auth.user_id, auth.id, new_secret, now)
+
+    async def authenticate(self, bearer: str) -> tuple[User, uuid.UUID] | None:
+        claims = self.deps.tokens.read_access_token(bearer)
+        if claims is None:
+            return None
+        user = await self.sessions.active_user(claims.session_id, claims.user_id, datetime.now(UTC))
+        return (user, claims.session_id) if user is not None else None
+
+    async def logout(self, session_id: uuid.UUID) -> None:
+        auth = await self.sessions.live(session_id, datetime.now(UTC))
+        if auth is not None:
+            auth.revoked_at = datetime.now(UTC)
+
+    async def me(self, user_id: uuid.UUID) -> User:
+        user = await self.users.with_profile(user_id)
+        if user is None:
+            raise NotFound("No such account.")
+        return user
+
+    async def update_me(self, user_id: uuid.UUID, data: MeUpdate) -> User:
+        user = await self.me(user_id)
+        if isinstance(data.full_name, str):
+            if not data.full_name.strip():
+                raise ValidationFailed.on("full_name", "must not be blank")
+            user.full_name = data.full_name.strip()
+        if isinstance(data.preferred_language, str):
+            user.preferred_language = data.preferred_language
+        if isinstance(data.profile, ProfileIn):
+            await self._apply_profile(user.id, data.profile, current=user.profile)
+            await self.session.flush()
+            self.session.expire(user, ["profile"])
+            user = await self.me(user_id)
+        return user
+
+    async def _apply_profile(
+        self, user_id: uuid.UUID, data: ProfileIn, current: LearnerProfile | None = None
+    ) -> None:
+        """Store the impact-report fields only with consent; withdrawing consent erases them."""
+        profile = current or LearnerProfile(user_id=user_id)
+        if data.consent:
+            profile.consent_given_at = profile.consent_given_at or datetime.now(UTC)
+            profile.gender = data.gender
+            profile.birth_year = data.birth_year
+            profile.municipality = data.municipality
+            profile.district = data.district
+            profile.employment_status = data.employment_status
+        else:
+            profile.consent_given_at = None
+            profile.gender = profile.municipality = profile.district = None
+            profile.birth_year = None
+            profile.employment_status = None
+        if current is None:
+            self.session.add(profile)
+
+    async def change_password(self, user: User, session_id: uuid.UUID, current: str, new: str) -> None:
+        """Change the password and end every other session of the account."""
+        if not self.deps.passwords.verify(user.password_hash, current):
+            raise ValidationFailed.on("current_password", "does not match the account's password")
+        self.check_password_strength(new, "new_password")
+        if current == new:
+            raise ValidationFailed.on("new_password", "must differ from the current password")
+        now = datetime.now(UTC)
+        user.password_hash = self.deps.passwords.hash(new)
+        user.password_changed_at = now
+        await self.sessions.revoke_all(user.id, now, keep=session_id)
+
+    async def create_user(self, email: str, password: str, full_name: str, role: Role, language: str) -> User:
+        """For operators (the CLI): create an account with a role."""
+        self.check_password_strength(password, "password")
+        email = normalize_email(email)
+        if await self.users.by_email(email) is not None:
+            raise Conflict(f"An account with the e-mail {email} already exists.")
+        user = User(
+            id=uuid.uuid4(),
+            email=email,
+            password_hash=self.deps.passwords.hash(password),
+            full_name=full_name,
+            role=role,
+            preferred_language=language,
+        )
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def search_users(self, text: str | None, limit: int, offset: int) -> tuple[list[User], int]:
+        return await self.users.search(text, limit, offset)
+
+    async def admin_update(self, actor: User, user_id: uuid.UUID, data: UserAdminUpdate) -> User:
+        target = await self.session.scalar(select(User).where(User.id == user_id).with_for_update())
+        if target is None:
+            raise NotFound("No such account.")
+        if target.id == actor.id and (
+            (isinstance(data.role, Role) and data.role is not Role.ADMIN) or data.is_active is False
+        ):
+            raise Conflict("Administrators cannot demote or deactivate their own account.")
+        if isinstance(data.role, Role):
+            target.role = data.role
+        if isinstance(data.is_active, bool):
+            target.is_active = data.is_active
+            if not data.is_active:
+                await self.sessions.revoke_all(target.id, datetime.now(UTC))
+        return target

@@ -1,0 +1,120 @@
+"""The app factory: wiring only (routers, plugins, state, exception handlers), no business rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from lms.accounts import deps as account_deps
+from lms.accounts.controllers import AuthController, MeController, UsersController
+from lms.accounts.service import AccountDeps
+from lms.db import load_models
+from lms.db.outbox import PUBLISHER_KEY, Publisher
+from lms.db.session import create_engine, create_sessionmaker, provide_db_session
+from lms.errors import exception_handlers
+from lms.health import Check, HealthController, database_check
+from lms.observability import Metrics, ObservabilityMiddleware, configure_logging, metrics_endpoint
+from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from lms.settings import Settings
+
+
+def _broker_check(publisher: Any) -> Check:
+    def probe() -> None:
+        with publisher.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+
+    async def check() -> None:
+        await anyio.to_thread.run_sync(probe)
+
+    return check
+
+
+def _storage_check(settings: Settings) -> Check:
+    from media.storage import build_storage
+
+    storage = build_storage(settings)
+
+    async def check() -> None:
+        await storage.ping()
+
+    return check
+
+
+def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Litestar:
+    """Build the API from a settings object; nothing is read from the environment here."""
+    load_models()
+    configure_logging(settings.log_level, settings.log_json)
+    metrics = Metrics()
+    limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+    if publisher is None:
+        from workers.app import create_celery
+
+        publisher = create_celery(settings).conf["aula_publisher"]
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        sessionmaker = create_sessionmaker(engine)
+        sessionmaker.configure(info={PUBLISHER_KEY: publisher})
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.health_checks = {
+            "database": database_check(app.state),
+            "broker": _broker_check(publisher),
+            "storage": _storage_check(settings),
+        }
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            await limiter.aclose()
+
+    state = State(
+        {
+            "settings": settings,
+            "metrics": metrics,
+            "publisher": publisher,
+            "limiter": limiter,
+            "account_deps": AccountDeps.from_settings(settings, limiter),
+        }
+    )
+    api = Router(
+        path=settings.api_prefix,
+        route_handlers=[AuthController, MeController, UsersController],
+    )
+    openapi = OpenAPIConfig(
+        title="Aula API",
+        version="0.1.0",
+        description="Catalogue, publishing, enrolment, progress, media and certificates for e-learning services.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }
+        ),
+    )
+    cors = CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None
+    return Litestar(
+        route_handlers=[api, HealthController, metrics_endpoint],
+        dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
+        exception_handlers=exception_handlers,
+        middleware=[DefineMiddleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)],
+        lifespan=[lifespan],
+        state=state,
+        openapi_config=openapi,
+        cors_config=cors,
+        request_max_body_size=settings.max_request_body,
+        debug=False,
+    )

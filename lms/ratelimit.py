@@ -1,0 +1,67 @@
+"""Fixed-window rate limits, in process or shared through Redis by every API process."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from lms.errors import TooManyRequests
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window: int) -> int | None:
+        """Count one attempt; return seconds to wait when over the limit, else None."""
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryRateLimiter:
+    """For one process (development, tests)."""
+
+    MAX_KEYS = 100_000  # beyond this, expired windows are dropped before counting
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    async def hit(self, key: str, limit: int, window: int) -> int | None:
+        now = time.monotonic()
+        if len(self._windows) > self.MAX_KEYS:
+            self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+        ends, count = self._windows.get(key, (now + window, 0))
+        if ends <= now:
+            ends, count = now + window, 0
+        count += 1
+        self._windows[key] = (ends, count)
+        return int(ends - now) + 1 if count > limit else None
+
+    async def aclose(self) -> None:
+        self._windows.clear()
+
+
+class RedisRateLimiter:
+    """Shared by all processes: INCR and a first-hit EXPIRE in one round trip."""
+
+    def __init__(self, url: str) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    async def hit(self, key: str, limit: int, window: int) -> int | None:
+        name = f"aula:rl:{key}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window, nx=True)
+            pipe.ttl(name)
+            count, _, ttl = await pipe.execute()
+        return max(int(ttl), 1) if int(count) > limit else None
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+async def enforce(limiter: RateLimiter, keys: list[str], limit: int, window: int, what: str) -> None:
+    """Count one attempt against every key and refuse with 429 when any is over its limit."""
+    waits = [wait for key in keys if (wait := await limiter.hit(key, limit, window)) is not None]
+    if waits:
+        retry_after = max(waits)
+        raise TooManyRequests(f"Too many {what}; try again in {retry_after} seconds.", retry_after=retry_after)

@@ -1,0 +1,1 @@
+"""Multimedia in object storage: uploads, processing and access-controlled delivery."""

@@ -1,0 +1,80 @@
+"""Object storage behind one interface: S3-compatible through the minio client, or a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from minio import Minio
+
+from lms.settings import Settings, StorageBackend
+
+
+class Storage(Protocol):
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+
+    async def ensure_buckets(self) -> None:
+        """Create the buckets that are missing."""
+
+
+def bucket_names(settings: Settings) -> tuple[str, ...]:
+    return (settings.bucket_public, settings.bucket_media, settings.bucket_certificates)
+
+
+class LocalStorage:
+    """A folder per bucket under the data folder, for the embedded default."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.resolved_storage_dir
+        self.buckets = bucket_names(settings)
+
+    def _ensure(self) -> None:
+        for bucket in self.buckets:
+            Path(self.root, bucket).mkdir(parents=True, exist_ok=True)
+
+    async def ensure_buckets(self) -> None:
+        await anyio.to_thread.run_sync(self._ensure)
+
+    async def ping(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"storage folder {self.root} is missing")
+
+
+def minio_client(settings: Settings, endpoint: str) -> Minio:
+    parts = urlsplit(endpoint if "://" in endpoint else f"{'https' if settings.s3_secure else 'http'}://{endpoint}")
+    return Minio(
+        parts.netloc,
+        access_key=settings.s3_access_key.get_secret_value(),
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=parts.scheme == "https",
+        region=settings.s3_region,
+    )
+
+
+class S3Storage:
+    """An S3-compatible server spoken to through the minio client; blocking calls run in threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.s3_endpoint
+        self.client = minio_client(settings, settings.s3_endpoint)
+        self.buckets = bucket_names(settings)
+
+    def _ensure(self) -> None:
+        for bucket in self.buckets:
+            if not self.client.bucket_exists(bucket):
+                self.client.make_bucket(bucket)
+
+    async def ensure_buckets(self) -> None:
+        await anyio.to_thread.run_sync(self._ensure)
+
+    async def ping(self) -> None:
+        await anyio.to_thread.run_sync(self.client.bucket_exists, self.buckets[0])
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.resolved_storage_backend is StorageBackend.S3:
+        return S3Storage(settings)
+    return LocalStorage(settings)

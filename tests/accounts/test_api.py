@@ -1,0 +1,216 @@
+"""Accounts through the HTTP API: registration, login, tokens, the caller's account, roles."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lms.accounts.models import AuthSession, LearnerProfile, Role, User
+from lms.db.outbox import OutboxMessage
+from tests.support import DEFAULT_PASSWORD, Factory
+
+Client = AsyncTestClient[Litestar]
+API = "/api/v1"
+
+
+def registration(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "email": "Marta.Puig@Example.org",
+        "password": "una contrasenya llarga",
+        "full_name": "Marta Puig i Ribera",
+        "preferred_language": "ca",
+    }
+    body.update(overrides)
+    return body
+
+
+async def login(client: Client, email: str, password: str) -> dict[str, str]:
+    response = await client.post(f"{API}/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_register_login_and_read_me(client: Client, db: AsyncSession) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration())
+    assert response.status_code == 202
+    headers = await login(client, "marta.puig@example.org", "una contrasenya llarga")
+
+    me = await client.get(f"{API}/me", headers=headers)
+
+    assert me.status_code == 200
+    body = me.json()
+    assert body["email"] == "marta.puig@example.org"
+    assert body["full_name"] == "Marta Puig i Ribera"
+    assert body["role"] == "learner"
+    assert "password_hash" not in body
+    stored = (await db.execute(select(User).where(User.email == "marta.puig@example.org"))).scalar_one()
+    assert stored.password_hash.startswith("$argon2id$")
+    welcome = (await db.execute(select(OutboxMessage.task))).scalars().all()
+    assert welcome == ["accounts.welcome_email"]
+
+
+async def test_duplicate_registration_answers_like_a_new_one_and_notifies_the_owner(
+    client: Client, db: AsyncSession
+) -> None:
+    first = await client.post(f"{API}/auth/register", json=registration())
+    second = await client.post(f"{API}/auth/register", json=registration(full_name="Someone Else"))
+
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    users = (await db.execute(select(User))).scalars().all()
+    assert [u.full_name for u in users] == ["Marta Puig i Ribera"]
+    tasks = sorted((await db.execute(select(OutboxMessage.task))).scalars().all())
+    assert tasks == ["accounts.registration_attempt_notice", "accounts.welcome_email"]
+
+
+async def test_login_errors_do_not_reveal_which_accounts_exist(client: Client, factory: Factory) -> None:
+    user = await factory.user()
+    wrong_password = await client.post(f"{API}/auth/login", json={"email": user.email, "password": "nope-nope-nope"})
+    unknown = await client.post(f"{API}/auth/login", json={"email": "ghost@example.org", "password": "nope-nope"})
+
+    assert wrong_password.status_code == unknown.status_code == 401
+    assert wrong_password.json()["detail"] == unknown.json()["detail"]
+    assert wrong_password.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_repeated_wrong_passwords_are_rate_limited(client: Client, factory: Factory, app: Litestar) -> None:
+    user = await factory.user()
+    limit = app.state.settings.login_rate_limit
+    statuses = [
+        (await client.post(f"{API}/auth/login", json={"email": user.email, "password": f"wrong-{i}"})).status_code
+        for i in range(limit + 2)
+    ]
+    assert statuses[:limit] == [401] * limit
+    assert statuses[limit:] == [429, 429]
+    blocked = await client.post(f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) >= 1
+    assert blocked.json()["status"] == 429
+
+
+async def test_short_password_is_refused_naming_the_field(client: Client) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration(password="short"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "password"
+
+
+async def test_me_requires_a_valid_token(client: Client) -> None:
+    missing = await client.get(f"{API}/me")
+    forged = await client.get(f"{API}/me", headers={"Authorization": "Bearer not.a.token"})
+    assert missing.status_code == forged.status_code == 401
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_logout_ends_the_session(client: Client, factory: Factory) -> None:
+    user = await factory.user()
+    headers = await factory.headers(user)
+    assert (await client.post(f"{API}/auth/logout", headers=headers)).status_code == 204
+    assert (await client.get(f"{API}/me", headers=headers)).status_code == 401
+
+
+async def test_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(client: Client, factory: Factory) -> None:
+    user = await factory.user()
+    pair = (
+        await client.post(f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
+    ).json()
+
+    rotated = await client.post(f"{API}/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    new_pair = rotated.json()
+    me = await client.get(f"{API}/me", headers={"Authorization": f"Bearer {new_pair['access_token']}"})
+    assert me.status_code == 200
+
+    replay = await client.post(f"{API}/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert replay.status_code == 401
+    after = await client.post(f"{API}/auth/refresh", json={"refresh_token": new_pair["refresh_token"]})
+    assert after.status_code == 401, "a replayed token revokes the whole session"
+
+
+async def test_update_me_changes_certificate_name_and_language(client: Client, factory: Factory) -> None:
+    _, headers = await factory.login_as()
+    response = await client.patch(
+        f"{API}/me", headers=headers, json={"full_name": "Àlex Núñez d'Olivé", "preferred_language": "es"}
+    )
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "Àlex Núñez d'Olivé"
+    assert (await client.get(f"{API}/me", headers=headers)).json()["preferred_language"] == "es"
+
+
+async def test_profile_is_stored_only_with_consent_and_erased_when_withdrawn(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    user, headers = await factory.login_as()
+    profile = {"consent": True, "gender": "woman", "birth_year": 1987, "municipality": "Barcelona",
+               "district": "Sant Martí", "employment_status": "unemployed"}
+    given = await client.patch(f"{API}/me", headers=headers, json={"profile": profile})
+    assert given.status_code == 200
+    assert given.json()["profile"]["district"] == "Sant Martí"
+
+    withdrawn = await client.patch(f"{API}/me", headers=headers, json={"profile": {**profile, "consent": False}})
+
+    assert withdrawn.json()["profile"]["consent"] is False
+    row = (await db.execute(select(LearnerProfile).where(LearnerProfile.user_id == user.id))).scalar_one()
+    assert (row.gender, row.birth_year, row.municipality, row.district, row.employment_status) == (
+        None, None, None, None, None,
+    )
+
+
+async def test_password_change_ends_other_sessions(client: Client, factory: Factory, db: AsyncSession) -> None:
+    user = await factory.user()
+    here = await factory.headers(user)
+    elsewhere = await factory.headers(user)
+
+    response = await client.post(
+        f"{API}/me/password",
+        headers=here,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "a brand new passphrase"},
+    )
+
+    assert response.status_code == 204
+    assert (await client.get(f"{API}/me", headers=here)).status_code == 200
+    assert (await client.get(f"{API}/me", headers=elsewhere)).status_code == 401
+    await login(client, user.email, "a brand new passphrase")
+    live = await db.scalar(
+        select(func.count()).select_from(AuthSession).where(
+            AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None)
+        )
+    )
+    assert live == 2
+
+
+async def test_wrong_current_password_is_refused(client: Client, factory: Factory) -> None:
+    _, headers = await factory.login_as()
+    response = await client.post(
+        f"{API}/me/password", headers=headers, json={"current_password": "wrong", "new_password": "another long one"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "current_password"
+
+
+async def test_user_search_is_for_staff_and_role_changes_for_admins(client: Client, factory: Factory) -> None:
+    learner, learner_headers = await factory.login_as(Role.LEARNER)
+    _, staff_headers = await factory.login_as(Role.STAFF)
+    _, admin_headers = await factory.login_as(Role.ADMIN)
+
+    assert (await client.get(f"{API}/users")).status_code == 401
+    assert (await client.get(f"{API}/users", headers=learner_headers)).status_code == 403
+    found = await client.get(f"{API}/users", params={"q": learner.email}, headers=staff_headers)
+    assert found.status_code == 200
+    assert [u["id"] for u in found.json()["items"]] == [str(learner.id)]
+
+    promote = {"role": "staff"}
+    assert (await client.patch(f"{API}/users/{learner.id}", json=promote, headers=staff_headers)).status_code == 403
+    promoted = await client.patch(f"{API}/users/{learner.id}", json=promote, headers=admin_headers)
+    assert promoted.status_code == 200
+    assert promoted.json()["role"] == "staff"
+    assert (await client.get(f"{API}/users", headers=learner_headers)).status_code == 200
+
+
+async def test_deactivated_account_loses_access_at_once(client: Client, factory: Factory) -> None:
+    learner, learner_headers = await factory.login_as()
+    _, admin_headers = await factory.login_as(Role.ADMIN)
+    response = await client.patch(f"{API}/users/{learner.id}", json={"is_active": False}, headers=admin_headers)
+    assert response.status_code == 200
+    assert (await client.get(f"{API}/me", headers=learner_headers)).status_code == 401

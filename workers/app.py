@@ -1,0 +1,172 @@
+"""The Celery app, built from settings: reliable delivery, queues, registered tasks and the beat schedule."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.to_thread
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from kombu import Queue as KombuQueue
+
+from lms.db import load_models, outbox
+from lms.db.outbox import Envelope
+from lms.db.session import unit_of_work
+from lms.settings import Settings
+from workers.bridge import bridge
+from workers.queues import Queue
+from workers.registry import REGISTRY, TaskContext, TaskSpec
+from workers.runtime import Runtime
+
+logger = logging.getLogger("workers")
+
+# Modules that declare tasks; each domain adds its own.
+TASK_MODULES = (
+    "workers.tasks",
+    "lms.accounts.tasks",
+)
+RETRY_BACKOFF_CAP = 600  # seconds: a failing task is retried at most every ten minutes
+
+
+class CeleryPublisher:
+    """Publishes outbox envelopes to the broker, off the event loop."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def publish_now(self, envelopes: Sequence[Envelope]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for envelope in envelopes:
+                self.app.send_task(
+                    envelope.task,
+                    kwargs={"outbox_id": str(envelope.outbox_id)},
+                    queue=envelope.queue,
+                    task_id=str(envelope.outbox_id),
+                    producer=producer,
+                )
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        await anyio.to_thread.run_sync(self.publish_now, envelopes)
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    url = settings.resolved_broker_url
+    if url.startswith("filesystem://"):
+        folder = settings.broker_folder.resolve()
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.1,
+        }
+    return {
+        # Longer than the longest task, so a slow task is never handed to a second worker mid-run.
+        "visibility_timeout": settings.broker_visibility_timeout,
+        # Scan for unacked messages of dead workers every few seconds (every call, not every tenth).
+        "unacked_restore_interval": settings.broker_unacked_restore_interval,
+        "unacked_restore_throttle": 1,
+    }
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with jitter, capped."""
+    return float(min(RETRY_BACKOFF_CAP, 2**retries) + random.uniform(0, 1))  # noqa: S311
+
+
+
+def runtime_for(app: Celery) -> Runtime:
+    runtime: Runtime = app.conf["aula_runtime"]
+    return runtime
+
+
+async def execute(runtime: Runtime, spec: TaskSpec, outbox_id: str | None, kwargs: dict[str, Any]) -> None:
+    """Run one task body in its own transaction; an owed task first claims its outbox row."""
+    async with unit_of_work(runtime.sessionmaker) as session:
+        if outbox_id is None:
+            await spec.body(TaskContext(session, runtime), **kwargs)
+            return
+        message = await outbox.claim(session, uuid.UUID(outbox_id))
+        if message is None:
+            logger.info("task %s for %s already done or running elsewhere", spec.name, outbox_id)
+            return
+        await spec.body(TaskContext(session, runtime), **message.payload)
+        outbox.mark_done(message)
+
+
+async def note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool) -> None:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        await outbox.record_failure(session, uuid.UUID(outbox_id), error, final=final)
+
+
+def _register(app: Celery, spec: TaskSpec, max_retries: int) -> None:
+    def run(self: Task[Any, Any], outbox_id: str | None = None, **kwargs: Any) -> None:
+        runtime = runtime_for(self.app)
+        try:
+            bridge.run(lambda: execute(runtime, spec, outbox_id, kwargs))
+        except Exception as exc:
+            final = self.request.retries >= max_retries
+            logger.warning("task %s failed (attempt %d): %r", spec.name, self.request.retries + 1, exc)
+            if outbox_id is not None:
+                try:
+                    bridge.run(lambda: note_failure(runtime, outbox_id, repr(exc), final))
+                except Exception:
+                    logger.exception("could not record the failure of %s", outbox_id)
+            if final:
+                raise
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+    app.task(name=spec.name, bind=True, queue=spec.queue.value, max_retries=max_retries)(run)
+
+
+def create_celery(settings: Settings, *, database_url: str | None = None) -> Celery:
+    """Build the Celery app for a worker, beat or a producer (the API)."""
+    load_models()
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    app = Celery("aula", broker=settings.resolved_broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        task_default_queue=Queue.DEFAULT.value,
+        task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
+        task_create_missing_queues=False,
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        beat_schedule={
+            "outbox-sweep": {"task": "outbox.sweep", "schedule": settings.outbox_sweep_interval},
+            "purge-expired-sessions": {"task": "accounts.purge_expired_sessions", "schedule": 3600.0},
+        },
+    )
+    publisher = CeleryPublisher(app)
+    runtime = Runtime(settings, publisher, database_url)
+    app.conf["aula_runtime"] = runtime
+    app.conf["aula_publisher"] = publisher
+    bridge.on_new_loop(runtime.forget)
+    for spec in REGISTRY.values():
+        _register(app, spec, settings.task_max_retries)
+    return app
+
+
+@worker_process_init.connect
+def _fresh_loop_in_child(**_: Any) -> None:
+    # Touching the loop in the forked child creates its own, and forgets the parent's connections.
+    _ = bridge.loop

@@ -1,0 +1,56 @@
+"""Task declarations: domain packages declare tasks here without needing a Celery app at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lms.db.outbox import OutboxMessage, enqueue
+from workers.queues import Queue
+from workers.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """What a task body gets: its transaction and the worker's runtime (settings, storage, mail)."""
+
+    session: AsyncSession
+    runtime: Runtime
+
+
+TaskBody = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A named task with its queue; ``owed`` tasks are enqueued through the outbox."""
+
+    name: str
+    queue: Queue
+    body: TaskBody
+    owed: bool
+
+    def enqueue(self, session: AsyncSession, **payload: Any) -> OutboxMessage:
+        """Owe this task in the session's transaction; it is published after commit."""
+        if not self.owed:
+            raise TypeError(f"{self.name} is a periodic task, not owed work")
+        return enqueue(session, self.name, self.queue.value, **payload)
+
+
+REGISTRY: dict[str, TaskSpec] = {}
+
+
+def task(name: str, *, queue: Queue, owed: bool = True) -> Callable[[TaskBody], TaskSpec]:
+    """Declare a task body ``async def body(ctx: TaskContext, **payload)`` under a stable dotted name."""
+
+    def register(body: TaskBody) -> TaskSpec:
+        if name in REGISTRY and REGISTRY[name].body is not body:
+            raise ValueError(f"task {name!r} is declared twice")
+        spec = TaskSpec(name=name, queue=queue, body=body, owed=owed)
+        REGISTRY[name] = spec
+        return spec
+
+    return register
