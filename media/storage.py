@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -12,12 +13,39 @@ from minio import Minio
 from lms.settings import Settings, StorageBackend
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+    etag: str | None
+
+
 class Storage(Protocol):
+    """What every backend offers. Blocking client calls never run on the event loop."""
+
     async def ping(self) -> None:
         """Raise when the store cannot be reached."""
 
     async def ensure_buckets(self) -> None:
         """Create the buckets that are missing."""
+
+    # The methods below are the contract shared by media and certificates; see media/README.md.
+    async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` under ``key`` (overwriting: keys are deterministic, so a retry is harmless)."""
+
+    async def get_bytes(self, bucket: str, key: str, length: int | None = None) -> bytes:
+        """Read the object, or only its first ``length`` bytes."""
+
+    async def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        """Size and type of the object, or None when it does not exist."""
+
+    async def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; removing a missing object is not an error."""
+
+    async def presigned_get_url(
+        self, bucket: str, key: str, *, expires: int, filename: str | None = None, content_type: str | None = None
+    ) -> str:
+        """A URL a browser can GET for ``expires`` seconds, with Content-Type and Content-Disposition set."""
 
 
 def bucket_names(settings: Settings) -> tuple[str, ...]:
