@@ -96,7 +96,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
     openapi = OpenAPIConfig(
         title="Aula API",
         version="0.1.0",
-        description="Catalogue, publishing, enrolment, progress, media and certificates for e-learning services.",
+        description="Catalogue, publishing, enrolment, progress, media and certificates.",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin()],
         components=Components(
@@ -105,12 +105,18 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             }
         ),
     )
-    cors = CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None
+    cors = (
+        CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False)
+        if settings.cors_origins
+        else None
+    )
     return Litestar(
         route_handlers=[api, HealthController, metrics_endpoint],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
-        middleware=[DefineMiddleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)],
+        middleware=[
+            DefineMiddleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+        ],
         lifespan=[lifespan],
         state=state,
         openapi_config=openapi,

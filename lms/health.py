@@ -50,5 +50,6 @@ class HealthController(Controller):
         results = dict(await asyncio.gather(*(_run(name, c) for name, c in checks.items())))
         healthy = all(v == "ok" for v in results.values())
         return Response(
-            {"status": "ok" if healthy else "unavailable", "checks": results}, status_code=200 if healthy else 503
+            {"status": "ok" if healthy else "unavailable", "checks": results},
+            status_code=200 if healthy else 503,
         )

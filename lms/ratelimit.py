@@ -64,4 +64,6 @@ async def enforce(limiter: RateLimiter, keys: list[str], limit: int, window: int
     waits = [wait for key in keys if (wait := await limiter.hit(key, limit, window)) is not None]
     if waits:
         retry_after = max(waits)
-        raise TooManyRequests(f"Too many {what}; try again in {retry_after} seconds.", retry_after=retry_after)
+        raise TooManyRequests(
+            f"Too many {what}; try again in {retry_after} seconds.", retry_after=retry_after
+        )

@@ -119,7 +119,9 @@ class Settings(BaseSettings):
         problems: list[str] = []
         secret = self.secret_key.get_secret_value()
         if secret.lower() in INSECURE_SECRETS or len(secret) < MIN_SECRET_LENGTH:
-            problems.append(f"LMS_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} chars")
+            problems.append(
+                f"LMS_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} chars"
+            )
         if not self.database_url:
             problems.append("LMS_DATABASE_URL must be set in production")
         else:
@@ -128,9 +130,9 @@ class Settings(BaseSettings):
                 problems.append("LMS_DATABASE_URL must carry a strong database password")
         if not self.broker_url:
             problems.append("LMS_BROKER_URL must be set in production")
-        if self.resolved_storage_backend is StorageBackend.S3:
-            if self.s3_secret_key.get_secret_value().lower() in INSECURE_DB_PASSWORDS | INSECURE_SECRETS:
-                problems.append("LMS_S3_SECRET_KEY must be set to a strong value")
+        weak_s3 = self.s3_secret_key.get_secret_value().lower() in INSECURE_DB_PASSWORDS | INSECURE_SECRETS
+        if self.resolved_storage_backend is StorageBackend.S3 and weak_s3:
+            problems.append("LMS_S3_SECRET_KEY must be set to a strong value")
         if problems:
             raise UnsafeSettingsError("; ".join(problems))
         return self
@@ -164,7 +166,7 @@ class Settings(BaseSettings):
         return self.data_dir / "broker"
 
     def signing_key(self) -> str:
-        """The key tokens are signed with: the configured one, or one kept in the data folder in development."""
+        """The token signing key: the configured one, or one kept in the data folder in development."""
         secret = self.secret_key.get_secret_value()
         if secret:
             return secret

@@ -44,7 +44,7 @@ def _port_open(host: str, port: int) -> bool:
 async def _can_connect(url: str) -> bool:
     try:
         conn = await asyncio.wait_for(asyncpg.connect(url), 2)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -151,13 +151,11 @@ async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litesta
 
 
 @pytest.fixture
-async def client(
-    session_client: AsyncTestClient[Litestar], app: Litestar
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def client(session_client: AsyncTestClient[Litestar], app: Litestar) -> AsyncTestClient[Litestar]:
     """The real app over HTTP; rate-limit counters start empty for every test."""
     await app.state.limiter.aclose()
     session_client.headers.clear()
-    yield session_client
+    return session_client
 
 
 @pytest.fixture(autouse=True)

@@ -81,7 +81,6 @@ def backoff(retries: int) -> float:
     return float(min(RETRY_BACKOFF_CAP, 2**retries) + random.uniform(0, 1))  # noqa: S311
 
 
-
 def runtime_for(app: Celery) -> Runtime:
     runtime: Runtime = app.conf["aula_runtime"]
     return runtime
@@ -107,16 +106,17 @@ async def note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool
 
 
 def _register(app: Celery, spec: TaskSpec, max_retries: int) -> None:
-    def run(self: Task[Any, Any], outbox_id: str | None = None, **kwargs: Any) -> None:
+    def run(self: Task[Any, Any], /, outbox_id: str | None = None, **kwargs: Any) -> None:
         runtime = runtime_for(self.app)
         try:
             bridge.run(lambda: execute(runtime, spec, outbox_id, kwargs))
         except Exception as exc:
             final = self.request.retries >= max_retries
+            error = repr(exc)
             logger.warning("task %s failed (attempt %d): %r", spec.name, self.request.retries + 1, exc)
             if outbox_id is not None:
                 try:
-                    bridge.run(lambda: note_failure(runtime, outbox_id, repr(exc), final))
+                    bridge.run(lambda: note_failure(runtime, outbox_id, error, final))
                 except Exception:
                     logger.exception("could not record the failure of %s", outbox_id)
             if final:
@@ -167,6 +167,6 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
 
 
 @worker_process_init.connect
-def _fresh_loop_in_child(**_: Any) -> None:
+def _fresh_loop_in_child(**kwargs: Any) -> None:
     # Touching the loop in the forked child creates its own, and forgets the parent's connections.
     _ = bridge.loop

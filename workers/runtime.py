@@ -17,7 +17,9 @@ T = TypeVar("T")
 class Runtime:
     """Loop-bound resources of one process, built lazily on first use."""
 
-    def __init__(self, settings: Settings, publisher: Publisher | None, database_url: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, publisher: Publisher | None, database_url: str | None = None
+    ) -> None:
         self.settings = settings
         self.publisher = publisher
         self._database_url = database_url

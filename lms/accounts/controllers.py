@@ -6,8 +6,8 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, Request, get, patch, post
-from litestar.di import NamedDependency
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
@@ -29,7 +29,7 @@ from lms.accounts.schemas import (
 from lms.accounts.service import REGISTRATION_ACCEPTED, AccountService
 from lms.pagination import Page
 
-BEARER = [{"BearerToken": []}]
+BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
 def _profile(profile: LearnerProfile | None) -> Profile | None:
@@ -74,26 +74,35 @@ class AuthController(Controller):
     tags = ["accounts"]
 
     @post("/register", status_code=HTTP_202_ACCEPTED)
-    async def register(self, data: JSONBody[Registration], accounts: NamedDependency[AccountService]) -> RegistrationAccepted:
+    async def register(
+        self, data: JSONBody[Registration], accounts: NamedDependency[AccountService]
+    ) -> RegistrationAccepted:
         """Create a learner account; the answer is the same whether or not the address was registered."""
         await accounts.register(data)
         return RegistrationAccepted(email=data.email.strip().lower(), detail=REGISTRATION_ACCEPTED)
 
     @post("/login", status_code=HTTP_200_OK)
     async def login(
-        self, data: JSONBody[Credentials], accounts: NamedDependency[AccountService], request: Request[object, object, State]
+        self,
+        data: JSONBody[Credentials],
+        accounts: NamedDependency[AccountService],
+        request: Request[object, object, State],
     ) -> TokenPair:
         """Exchange e-mail and password for a bearer access token and a refresh token."""
         client = request.client.host if request.client else "unknown"
         return await accounts.login(data.email, data.password, client, request.headers.get("user-agent"))
 
     @post("/refresh", status_code=HTTP_200_OK)
-    async def refresh(self, data: JSONBody[RefreshRequest], accounts: NamedDependency[AccountService]) -> TokenPair:
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], accounts: NamedDependency[AccountService]
+    ) -> TokenPair:
         """Exchange a refresh token for a new pair; each refresh token works once."""
         return await accounts.refresh(data.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, security=BEARER)
-    async def logout(self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]) -> None:
+    async def logout(
+        self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]
+    ) -> None:
         """End this login session: its access and refresh tokens stop working."""
         await accounts.logout(principal.session_id)
 
@@ -104,17 +113,29 @@ class MeController(Controller):
     security = BEARER
 
     @get("/")
-    async def get_me(self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]) -> Me:
+    async def get_me(
+        self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]
+    ) -> Me:
         """The caller's own account."""
         return to_me(await accounts.me(principal.user.id))
 
     @patch("/")
-    async def update_me(self, principal: NamedDependency[Principal], data: JSONBody[MeUpdate], accounts: NamedDependency[AccountService]) -> Me:
+    async def update_me(
+        self,
+        principal: NamedDependency[Principal],
+        data: JSONBody[MeUpdate],
+        accounts: NamedDependency[AccountService],
+    ) -> Me:
         """Change the name printed on certificates, the preferred language, or the optional profile."""
         return to_me(await accounts.update_me(principal.user.id, data))
 
     @post("/password", status_code=HTTP_204_NO_CONTENT)
-    async def change_password(self, principal: NamedDependency[Principal], data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]) -> None:
+    async def change_password(
+        self,
+        principal: NamedDependency[Principal],
+        data: JSONBody[PasswordChange],
+        accounts: NamedDependency[AccountService],
+    ) -> None:
         """Change the password; every other login session ends."""
         await accounts.change_password(
             principal.user, principal.session_id, data.current_password, data.new_password
@@ -141,7 +162,11 @@ class UsersController(Controller):
 
     @patch("/{user_id:uuid}")
     async def update_user(
-        self, admin: NamedDependency[User], user_id: FromPath[uuid.UUID], data: JSONBody[UserAdminUpdate], accounts: NamedDependency[AccountService]
+        self,
+        admin: NamedDependency[User],
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[UserAdminUpdate],
+        accounts: NamedDependency[AccountService],
     ) -> UserSummary:
         """Administrators: change an account's role or deactivate it."""
         return to_summary(await accounts.admin_update(admin, user_id, data))

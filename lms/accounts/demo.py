@@ -10,7 +10,7 @@ from lms.accounts.service import AccountDeps, AccountService
 from lms.ratelimit import MemoryRateLimiter
 from lms.settings import Settings
 
-DEMO_PASSWORD = "aula-demo-2026"
+DEMO_PASSWORD = "aula-demo-2026"  # noqa: S105 (printed by `lms dev`; demo data never loads in production)
 DEMO_ACCOUNTS = (
     ("admin@aula.localhost", "Administració Aula", Role.ADMIN, "ca"),
     ("staff@aula.localhost", "Núria Puig i Ferrer", Role.STAFF, "ca"),

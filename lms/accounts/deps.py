@@ -40,7 +40,9 @@ async def provide_accounts(
     return AccountService(db_session, account_deps)
 
 
-async def _authenticate(request: Request[object, object, State], accounts: NamedDependency[AccountService]) -> Principal | None:
+async def _authenticate(
+    request: Request[object, object, State], accounts: NamedDependency[AccountService]
+) -> Principal | None:
     token = bearer_token(request)
     if token is None:
         return None
@@ -50,14 +52,18 @@ async def _authenticate(request: Request[object, object, State], accounts: Named
     return Principal(*found)
 
 
-async def provide_principal(request: Request[object, object, State], accounts: NamedDependency[AccountService]) -> Principal:
+async def provide_principal(
+    request: Request[object, object, State], accounts: NamedDependency[AccountService]
+) -> Principal:
     principal = await _authenticate(request, accounts)
     if principal is None:
         raise Unauthorized()
     return principal
 
 
-async def provide_viewer(request: Request[object, object, State], accounts: NamedDependency[AccountService]) -> User | None:
+async def provide_viewer(
+    request: Request[object, object, State], accounts: NamedDependency[AccountService]
+) -> User | None:
     """The caller when a valid token is sent, else None (public endpoints)."""
     principal = await _authenticate(request, accounts)
     return principal.user if principal else None

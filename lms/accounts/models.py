@@ -85,7 +85,9 @@ class AuthSession(UUIDPrimaryKey, Base):
     """One login: access tokens name it, the refresh token rotates within it, logout revokes it."""
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (Index("ix_auth_sessions_user_active", "user_id", postgresql_where="revoked_at IS NULL"),)
+    __table_args__ = (
+        Index("ix_auth_sessions_user_active", "user_id", postgresql_where="revoked_at IS NULL"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     refresh_token_hash: Mapped[str] = mapped_column(String(64))

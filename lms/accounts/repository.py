@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -27,8 +28,11 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
         if text:
             pattern = f"%{text.lower()}%"
             filters.append(or_(User.email.like(pattern), User.full_name.ilike(pattern)))
-        stmt = select(User).order_by(User.created_at.desc()).limit(limit).offset(offset)
-        items, total = await self.get_many_and_count(*filters, statement=stmt)
+        items, total = await self.get_many_and_count(
+            *filters,
+            LimitOffset(limit=limit, offset=offset),
+            OrderBy(field_name="created_at", sort_order="desc"),
+        )
         return list(items), total
 
 
@@ -58,7 +62,9 @@ class SessionRepository(SQLAlchemyAsyncRepository[AuthSession]):
     async def live(self, session_id: uuid.UUID, now: datetime) -> AuthSession | None:
         stmt = (
             select(AuthSession)
-            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+            .where(
+                AuthSession.id == session_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
+            )
             .with_for_update()
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
@@ -70,6 +76,8 @@ class SessionRepository(SQLAlchemyAsyncRepository[AuthSession]):
         await self.session.execute(stmt.values(revoked_at=now))
 
     async def purge_expired(self, before: datetime) -> int:
-        stmt = delete(AuthSession).where(or_(AuthSession.expires_at < before, AuthSession.revoked_at < before))
+        stmt = delete(AuthSession).where(
+            or_(AuthSession.expires_at < before, AuthSession.revoked_at < before)
+        )
         result = await self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)

@@ -58,7 +58,7 @@ class TokenPair(msgspec.Struct):
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105
 
 
 class Profile(msgspec.Struct):

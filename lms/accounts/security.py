@@ -15,7 +15,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import Token
 
 JWT_ALGORITHM = "HS256"
-TOKEN_ISSUER = "aula"
+TOKEN_ISSUER = "aula"  # noqa: S105
 
 
 class Passwords:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lms.accounts import security
 from lms.accounts.models import AuthSession, LearnerProfile, Role, User
 from lms.accounts.repository import ProfileRepository, SessionRepository, UserRepository
-from lms.accounts.tasks import registration_attempt_notice, welcome_email
 from lms.accounts.schemas import MeUpdate, ProfileIn, Registration, TokenPair, UserAdminUpdate
+from lms.accounts.tasks import registration_attempt_notice, welcome_email
 from lms.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from lms.ratelimit import RateLimiter, enforce
 from lms.settings import Settings

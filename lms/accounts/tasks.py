@@ -19,12 +19,15 @@ WELCOME = {
 ATTEMPT = {
     "ca": (
         "Intent de registre a {org}",
-        "Hola {name},\n\nAlgú ha intentat crear un compte a {org} amb aquesta adreça, que ja en té un. "
-        "Si has estat tu, entra amb la teva contrasenya o restableix-la. Si no, pots ignorar aquest missatge.\n",
+        "Hola {name},\n\nAlgú ha intentat crear un compte a {org} amb aquesta adreça, "
+        "que ja en té un. "
+        "Si has estat tu, entra amb la teva contrasenya o restableix-la. "
+        "Si no, pots ignorar aquest missatge.\n",
     ),
     "es": (
         "Intento de registro en {org}",
-        "Hola {name},\n\nAlguien ha intentado crear una cuenta en {org} con esta dirección, que ya tiene una. "
+        "Hola {name},\n\nAlguien ha intentado crear una cuenta en {org} con esta dirección, "
+        "que ya tiene una. "
         "Si has sido tú, entra con tu contraseña o restablécela. Si no, puedes ignorar este mensaje.\n",
     ),
     "en": (

@@ -120,7 +120,13 @@ async def due_for_republish(session: AsyncSession, grace: timedelta, now: dateti
     """Pending messages older than their grace period, which doubles with every re-publish."""
     since = func.coalesce(OutboxMessage.published_at, OutboxMessage.created_at)
     wait = func.make_interval(
-        0, 0, 0, 0, 0, 0, grace.total_seconds() * func.power(2, func.least(OutboxMessage.publish_count, MAX_BACKOFF_DOUBLINGS))
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        grace.total_seconds() * func.power(2, func.least(OutboxMessage.publish_count, MAX_BACKOFF_DOUBLINGS)),
     )
     stmt = (
         select(OutboxMessage)

@@ -67,19 +67,27 @@ async def test_duplicate_registration_answers_like_a_new_one_and_notifies_the_ow
 
 async def test_login_errors_do_not_reveal_which_accounts_exist(client: Client, factory: Factory) -> None:
     user = await factory.user()
-    wrong_password = await client.post(f"{API}/auth/login", json={"email": user.email, "password": "nope-nope-nope"})
-    unknown = await client.post(f"{API}/auth/login", json={"email": "ghost@example.org", "password": "nope-nope"})
+    wrong_password = await client.post(
+        f"{API}/auth/login", json={"email": user.email, "password": "nope-nope-nope"}
+    )
+    unknown = await client.post(
+        f"{API}/auth/login", json={"email": "ghost@example.org", "password": "nope-nope"}
+    )
 
     assert wrong_password.status_code == unknown.status_code == 401
     assert wrong_password.json()["detail"] == unknown.json()["detail"]
     assert wrong_password.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_repeated_wrong_passwords_are_rate_limited(client: Client, factory: Factory, app: Litestar) -> None:
+async def test_repeated_wrong_passwords_are_rate_limited(
+    client: Client, factory: Factory, app: Litestar
+) -> None:
     user = await factory.user()
     limit = app.state.settings.login_rate_limit
     statuses = [
-        (await client.post(f"{API}/auth/login", json={"email": user.email, "password": f"wrong-{i}"})).status_code
+        (
+            await client.post(f"{API}/auth/login", json={"email": user.email, "password": f"wrong-{i}"})
+        ).status_code
         for i in range(limit + 2)
     ]
     assert statuses[:limit] == [401] * limit
@@ -110,7 +118,9 @@ async def test_logout_ends_the_session(client: Client, factory: Factory) -> None
     assert (await client.get(f"{API}/me", headers=headers)).status_code == 401
 
 
-async def test_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(client: Client, factory: Factory) -> None:
+async def test_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(
+    client: Client, factory: Factory
+) -> None:
     user = await factory.user()
     pair = (
         await client.post(f"{API}/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD})
@@ -142,22 +152,36 @@ async def test_profile_is_stored_only_with_consent_and_erased_when_withdrawn(
     client: Client, factory: Factory, db: AsyncSession
 ) -> None:
     user, headers = await factory.login_as()
-    profile = {"consent": True, "gender": "woman", "birth_year": 1987, "municipality": "Barcelona",
-               "district": "Sant Martí", "employment_status": "unemployed"}
+    profile = {
+        "consent": True,
+        "gender": "woman",
+        "birth_year": 1987,
+        "municipality": "Barcelona",
+        "district": "Sant Martí",
+        "employment_status": "unemployed",
+    }
     given = await client.patch(f"{API}/me", headers=headers, json={"profile": profile})
     assert given.status_code == 200
     assert given.json()["profile"]["district"] == "Sant Martí"
 
-    withdrawn = await client.patch(f"{API}/me", headers=headers, json={"profile": {**profile, "consent": False}})
+    withdrawn = await client.patch(
+        f"{API}/me", headers=headers, json={"profile": {**profile, "consent": False}}
+    )
 
     assert withdrawn.json()["profile"]["consent"] is False
     row = (await db.execute(select(LearnerProfile).where(LearnerProfile.user_id == user.id))).scalar_one()
     assert (row.gender, row.birth_year, row.municipality, row.district, row.employment_status) == (
-        None, None, None, None, None,
+        None,
+        None,
+        None,
+        None,
+        None,
     )
 
 
-async def test_password_change_ends_other_sessions(client: Client, factory: Factory, db: AsyncSession) -> None:
+async def test_password_change_ends_other_sessions(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
     user = await factory.user()
     here = await factory.headers(user)
     elsewhere = await factory.headers(user)
@@ -173,9 +197,9 @@ async def test_password_change_ends_other_sessions(client: Client, factory: Fact
     assert (await client.get(f"{API}/me", headers=elsewhere)).status_code == 401
     await login(client, user.email, "a brand new passphrase")
     live = await db.scalar(
-        select(func.count()).select_from(AuthSession).where(
-            AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None)
-        )
+        select(func.count())
+        .select_from(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
     )
     assert live == 2
 
@@ -183,7 +207,9 @@ async def test_password_change_ends_other_sessions(client: Client, factory: Fact
 async def test_wrong_current_password_is_refused(client: Client, factory: Factory) -> None:
     _, headers = await factory.login_as()
     response = await client.post(
-        f"{API}/me/password", headers=headers, json={"current_password": "wrong", "new_password": "another long one"}
+        f"{API}/me/password",
+        headers=headers,
+        json={"current_password": "wrong", "new_password": "another long one"},
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "current_password"
@@ -201,7 +227,9 @@ async def test_user_search_is_for_staff_and_role_changes_for_admins(client: Clie
     assert [u["id"] for u in found.json()["items"]] == [str(learner.id)]
 
     promote = {"role": "staff"}
-    assert (await client.patch(f"{API}/users/{learner.id}", json=promote, headers=staff_headers)).status_code == 403
+    assert (
+        await client.patch(f"{API}/users/{learner.id}", json=promote, headers=staff_headers)
+    ).status_code == 403
     promoted = await client.patch(f"{API}/users/{learner.id}", json=promote, headers=admin_headers)
     assert promoted.status_code == 200
     assert promoted.json()["role"] == "staff"
@@ -211,6 +239,8 @@ async def test_user_search_is_for_staff_and_role_changes_for_admins(client: Clie
 async def test_deactivated_account_loses_access_at_once(client: Client, factory: Factory) -> None:
     learner, learner_headers = await factory.login_as()
     _, admin_headers = await factory.login_as(Role.ADMIN)
-    response = await client.patch(f"{API}/users/{learner.id}", json={"is_active": False}, headers=admin_headers)
+    response = await client.patch(
+        f"{API}/users/{learner.id}", json={"is_active": False}, headers=admin_headers
+    )
     assert response.status_code == 200
     assert (await client.get(f"{API}/me", headers=learner_headers)).status_code == 401
