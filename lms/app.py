@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +12,6 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -27,6 +27,9 @@ from lms.health import Check, HealthController, database_check
 from lms.observability import Metrics, ObservabilityMiddleware, configure_logging, metrics_endpoint
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from lms.settings import Settings
+from media.storage import build_storage
+
+logger = logging.getLogger("lms.app")
 
 
 def _broker_check(publisher: Any) -> Check:
@@ -41,8 +44,6 @@ def _broker_check(publisher: Any) -> Check:
 
 
 def _storage_check(settings: Settings) -> Check:
-    from media.storage import build_storage
-
     storage = build_storage(settings)
 
     async def check() -> None:
@@ -69,6 +70,10 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         sessionmaker.configure(info={PUBLISHER_KEY: publisher})
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
+        try:
+            await build_storage(settings).ensure_buckets()
+        except Exception as exc:  # the store may come up after the API; readiness reports it meanwhile
+            logger.warning("could not create the storage buckets yet: %s", exc)
         app.state.health_checks = {
             "database": database_check(app.state),
             "broker": _broker_check(publisher),
@@ -99,6 +104,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         description="Catalogue, publishing, enrolment, progress, media and certificates.",
         path="/schema",
         render_plugins=[SwaggerRenderPlugin()],
+        use_handler_docstrings=True,
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
@@ -110,13 +116,10 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         if settings.cors_origins
         else None
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, HealthController, metrics_endpoint],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
-        middleware=[
-            DefineMiddleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
-        ],
         lifespan=[lifespan],
         state=state,
         openapi_config=openapi,
@@ -124,3 +127,6 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         request_max_body_size=settings.max_request_body,
         debug=False,
     )
+    # Outside the router, so unmatched routes (404, 405) get a request id, a metric and a log line too.
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics, settings.access_log)
+    return app

@@ -150,44 +150,30 @@ def _domain_handler(request: Request[Any, Any, Any], exc: DomainError) -> Respon
     )
 
 
-# msgspec reports "... - at `$.profile.birth_year`" or "... - at `$[0].email`"
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
 
-def _field_from_path(path: str | None) -> str:
-    if not path:
-        return "body"
-    return path.lstrip(".").replace("].", "]").replace(".[", "[") or "body"
+def _field_error(item: Mapping[str, Any]) -> FieldError:
+    """Name the offending field as the client wrote it: ``full_name``, ``profile.birth_year``, ``limit``."""
+    message = str(item.get("message") or "invalid value")
+    key = item.get("key")
+    field = str(key) if key and key != "data" else ""
+    if unknown := _UNKNOWN_FIELD.search(message):
+        field = ".".join(p for p in (field, unknown.group("name")) if p)
+    elif at := _AT_PATH.search(message):
+        field = ".".join(p for p in (field, at.group("path")) if p)
+        message = message[: at.start()]
+    return FieldError(field or "body", message)
 
 
 def _validation_handler(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
-    detail = str(exc.detail or "Validation failed")
-    if "malformed" in detail.lower() or "invalid json" in detail.lower() or "decode" in detail.lower():
-        return problem_response(
-            request,
-            status=400,
-            title="Malformed request",
-            code="malformed_body",
-            detail=detail.split("\n")[0],
-        )
-    errors: list[FieldError] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if not isinstance(item, dict):
-            continue
-        raw = str(item.get("message", ""))
-        match = _AT_PATH.match(raw)
-        message = match.group("message") if match else raw
-        path = match.group("path") if match else None
-        key = item.get("key")
-        source = item.get("source")
-        field = _field_from_path(path) if source in (None, "body") else str(key or source)
-        if source not in (None, "body") and key:
-            field = str(key)
-        errors.append(FieldError(field, message.strip() or "invalid value"))
+    items = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_field_error(item) for item in items if isinstance(item, Mapping)]
     if not errors:
-        errors.append(FieldError("body", detail))
+        errors = [FieldError("body", str(exc.detail or "invalid request"))]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return problem_response(
         request,
@@ -211,12 +197,21 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         429: "Too many requests",
     }
     detail = str(exc.detail)
+    code = titles.get(status, "error").lower().replace(" ", "_")
+    if status == 400:
+        # Litestar's only plain 400s come from bodies it cannot decode (truncated or malformed JSON).
+        return problem_response(
+            request,
+            status=400,
+            title="Malformed request",
+            code="malformed_body",
+            detail=f"The request body could not be read as JSON: {detail}.",
+        )
     if status == 413:
         detail = "The request body is larger than this endpoint accepts."
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="aula"')
-    code = titles.get(status, "error").lower().replace(" ", "_")
     if status >= 500:
         logger.error("http error %s: %s", status, detail)
         detail = "The server could not complete the request."

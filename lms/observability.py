@@ -88,11 +88,9 @@ class Metrics:
 
 
 def _route_of(scope: Scope) -> str:
-    handler = scope.get("route_handler")
-    paths = getattr(handler, "paths", None)
-    if paths:
-        return str(next(iter(paths)))
-    return "unmatched"
+    # The template, not the concrete path, so metrics do not grow a series per id.
+    template = scope.get("path_template")
+    return str(template) if template else "unmatched"
 
 
 class ObservabilityMiddleware:

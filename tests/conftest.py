@@ -10,14 +10,15 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lms.app import create_app
@@ -31,6 +32,13 @@ from tests.support import Factory, settings_env
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = ("127.0.0.1", 6379)
+T = TypeVar("T")
+
+
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run blocking set-up that uses its own event loop, even when a test loop is already running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -54,7 +62,7 @@ def _server_url() -> str:
     explicit = os.environ.get("LMS_TEST_DATABASE_URL")
     if explicit:
         return explicit
-    if _port_open("127.0.0.1", 5432) and asyncio.run(_can_connect(LOCAL_POSTGRES)):
+    if _port_open("127.0.0.1", 5432) and _off_loop(lambda: asyncio.run(_can_connect(LOCAL_POSTGRES))):
         return LOCAL_POSTGRES
     from lms.embedded import start_postgres
 
@@ -80,11 +88,11 @@ def database_url() -> Iterator[str]:
     """A fresh database for this test run, migrated with Alembic (the migrations are under test too)."""
     server = _server_url()
     name = f"aula_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    _off_loop(lambda: asyncio.run(_admin(server, f'CREATE DATABASE "{name}"')))
     url = _with_database(server, name)
-    upgrade(url)
+    _off_loop(lambda: upgrade(url))
     yield url
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _off_loop(lambda: asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
 
 
 @pytest.fixture(scope="session")
@@ -159,16 +167,16 @@ async def client(session_client: AsyncTestClient[Litestar], app: Litestar) -> As
 
 
 @pytest.fixture(autouse=True)
-async def _isolate(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test starts from empty tables (the schema stays)."""
+def _isolate(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that touches the database starts from empty tables (the schema stays)."""
     if "database_url" not in request.fixturenames:
         yield
         return
-    engine: AsyncEngine = request.getfixturevalue("engine")
+    url: str = request.getfixturevalue("database_url")
     yield
+    load_models()
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    _off_loop(lambda: asyncio.run(_admin(url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")))
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The app shell: health, metrics, OpenAPI, CORS and settings that refuse unsafe production values."""
+
+from __future__ import annotations
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from pydantic import ValidationError
+
+from lms.app import create_app
+from lms.settings import Settings
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_liveness_and_readiness(client: Client) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+
+
+async def test_metrics_count_requests_by_route(client: Client) -> None:
+    await client.get("/health/live")
+    text = (await client.get("/metrics")).text
+    assert 'aula_http_requests_total{method="GET",route="/health/live",status="200"}' in text
+    assert "aula_http_request_duration_seconds_bucket" in text
+
+
+async def test_openapi_schema_and_ui(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert "/api/v1/auth/login" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/v1/auth/login"]["post"]["description"]
+    ui = await client.get("/schema/swagger")
+    assert ui.status_code == 200
+    assert "swagger" in ui.text.lower()
+
+
+async def test_cors_allows_configured_origins_only(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["https://cibernarium.example"]}))
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        allowed = await client.options(
+            "/api/v1/auth/login",
+            headers={"origin": "https://cibernarium.example", "access-control-request-method": "POST"},
+        )
+        other = await client.options(
+            "/api/v1/auth/login",
+            headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+        )
+    assert allowed.headers["access-control-allow-origin"] == "https://cibernarium.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def production(**values: object) -> Settings:
+    base: dict[str, object] = {
+        "env": "production",
+        "secret_key": "k" * 48,
+        "database_url": "postgresql://aula:Zq8-very-strong-pass@db/aula",
+        "broker_url": "redis://redis:6379/0",
+        "s3_endpoint": "http://objects:9000",
+        "s3_access_key": "aula",
+        "s3_secret_key": "s3-very-strong-secret-value",
+    }
+    base.update(values)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def test_production_settings_with_real_secrets_are_accepted() -> None:
+    assert production().is_production
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ({"secret_key": ""}, "LMS_SECRET_KEY"),
+        ({"secret_key": "changeme"}, "LMS_SECRET_KEY"),
+        ({"secret_key": "short-but-random"}, "LMS_SECRET_KEY"),
+        ({"database_url": "postgresql://postgres:postgres@db/aula"}, "database password"),
+        ({"database_url": "postgresql://aula@db/aula"}, "database password"),
+        ({"broker_url": None}, "LMS_BROKER_URL"),
+        ({"s3_secret_key": "changeme"}, "LMS_S3_SECRET_KEY"),
+    ],
+)
+def test_production_refuses_unsafe_defaults(override: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        production(**override)
+
+
+def test_development_keeps_a_generated_secret_in_the_data_folder(tmp_path: object) -> None:
+    settings = Settings(data_dir=tmp_path)  # type: ignore[arg-type]
+    first = settings.signing_key()
+    assert len(first) >= 48
+    assert Settings(data_dir=tmp_path).signing_key() == first  # type: ignore[arg-type]
+
+
+def test_cors_origins_read_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMS_CORS_ORIGINS", "https://a.example, https://b.example")
+    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
