@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "lms.accounts.models",
     "lms.audit",
     "media.models",
+    "courses.models",
 )
 
 

@@ -1,0 +1,1 @@
+"""Course catalogue and staff publishing: MOOCs, instant courses and masterclasses."""
