@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "lms.audit",
     "media.models",
     "courses.models",
+    "certificates.models",
 )
 
 
