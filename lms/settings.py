@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +39,9 @@ class UnsafeSettingsError(ValueError):
 
 
 def _split_csv(value: object) -> object:
+    """Accept ``a,b`` as well as a JSON list for list settings read from the environment."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        return json.loads(value)
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
@@ -62,6 +66,7 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     redis_url: str | None = None  # rate limits shared by all API processes; in-process when unset
+    broker_key_prefix: str = ""  # Redis keys of this deployment, when several share one Redis
     broker_visibility_timeout: int = Field(default=300, ge=5)
     broker_unacked_restore_interval: int = Field(default=2, ge=1)
     task_max_retries: int = Field(default=8, ge=0)
@@ -107,9 +112,40 @@ class Settings(BaseSettings):
 
     org_name: str = "Aula"
 
+    # media: allow-lists and limits per kind, upload and download lifetimes, processing
+    media_video_types: Annotated[list[str], NoDecode] = Field(default=["video/mp4", "video/webm"])
+    media_video_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    media_image_types: Annotated[list[str], NoDecode] = Field(
+        default=["image/png", "image/jpeg", "image/webp"]
+    )
+    media_image_max_bytes: int = Field(default=20 * 1024**2, ge=1)
+    media_document_types: Annotated[list[str], NoDecode] = Field(default=["application/pdf"])
+    media_document_max_bytes: int = Field(default=50 * 1024**2, ge=1)
+    media_captions_types: Annotated[list[str], NoDecode] = Field(default=["text/vtt"])
+    media_captions_max_bytes: int = Field(default=1024**2, ge=1)
+    media_upload_ttl: int = Field(default=900, ge=60, le=900)  # seconds; the issue caps it at 15 minutes
+    media_download_ttl: int = Field(default=300, ge=30, le=3600)  # presigned GETs live minutes, not hours
+    media_multipart_threshold: int = Field(default=100 * 1024**2, ge=5 * 1024**2)  # bytes
+    media_part_size: int = Field(default=64 * 1024**2, ge=5 * 1024**2)  # S3's minimum part is 5 MiB
+    media_pending_max_age: int = Field(default=24 * 3600, ge=60)  # unfinished uploads are swept after
+    media_thumbnail_widths: Annotated[list[int], NoDecode] = Field(default=[320, 960])
+    media_ffprobe: str = "ffprobe"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_cors(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator(
+        "media_video_types",
+        "media_image_types",
+        "media_document_types",
+        "media_captions_types",
+        "media_thumbnail_widths",
+        mode="before",
+    )
+    @classmethod
+    def _split_media_lists(cls, value: object) -> object:
         return _split_csv(value)
 
     @model_validator(mode="after")

@@ -58,11 +58,20 @@ async def _can_connect(url: str) -> bool:
     return True
 
 
+def _embedded_only() -> bool:
+    """LMS_TEST_EMBEDDED=1 ignores the machine's services, as on a laptop with nothing but Python."""
+    return os.environ.get("LMS_TEST_EMBEDDED") == "1"
+
+
 def _server_url() -> str:
     explicit = os.environ.get("LMS_TEST_DATABASE_URL")
     if explicit:
         return explicit
-    if _port_open("127.0.0.1", 5432) and _off_loop(lambda: asyncio.run(_can_connect(LOCAL_POSTGRES))):
+    if (
+        not _embedded_only()
+        and _port_open("127.0.0.1", 5432)
+        and _off_loop(lambda: asyncio.run(_can_connect(LOCAL_POSTGRES)))
+    ):
         return LOCAL_POSTGRES
     from lms.embedded import start_postgres
 
@@ -100,7 +109,7 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> str | None:
     explicit = os.environ.get("LMS_TEST_BROKER_URL")
     if explicit:
         return explicit
-    if _port_open(*LOCAL_REDIS):
+    if not _embedded_only() and _port_open(*LOCAL_REDIS):
         return "redis://127.0.0.1:6379/0"
     return None  # the filesystem transport under the data folder
 
@@ -116,6 +125,7 @@ def settings(database_url: str, broker_url: str | None, tmp_path_factory: pytest
         database_pool_size=20,
         database_max_overflow=20,
         broker_url=broker_url,
+        broker_key_prefix=f"aula-test-{os.getpid()}-{uuid.uuid4().hex[:6]}:",
         broker_visibility_timeout=30,
         outbox_grace_seconds=1.0,
         outbox_sweep_interval=1.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         if isinstance(value, list):
-            value = ",".join(value)
+            value = json.dumps(value)
         env[f"LMS_{name.upper()}"] = str(value.value if hasattr(value, "value") else value)
     env.update(overrides)
     env["PYTHONPATH"] = str(ROOT)

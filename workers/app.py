@@ -67,13 +67,16 @@ def broker_options(settings: Settings) -> dict[str, Any]:
             "store_processed": False,
             "polling_interval": 0.1,
         }
-    return {
+    options: dict[str, Any] = {
         # Longer than the longest task, so a slow task is never handed to a second worker mid-run.
         "visibility_timeout": settings.broker_visibility_timeout,
         # Scan for unacked messages of dead workers every few seconds (every call, not every tenth).
         "unacked_restore_interval": settings.broker_unacked_restore_interval,
         "unacked_restore_throttle": 1,
     }
+    if settings.broker_key_prefix:
+        options["global_keyprefix"] = settings.broker_key_prefix
+    return options
 
 
 def backoff(retries: int) -> float:
