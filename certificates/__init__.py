@@ -1,0 +1,1 @@
+"""Certificates of attendance: owed on completion, issued by workers, verifiable by anyone."""
