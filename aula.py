@@ -30,7 +30,7 @@ def _fingerprint() -> str:
 
 def ensure_environment() -> None:
     """Create the virtual environment and install Aula with its test and dev tools, when needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (this file may be started by an older python3)
         sys.exit(f"Aula needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not (BIN / "python").exists():
         print("creating .venv …", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
@@ -90,7 +91,7 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
 
 
 @pytest.fixture
-async def client_without_database(settings: Settings) -> Client:
+async def client_without_database(settings: Settings) -> AsyncIterator[Client]:
     """The real app pointed at a PostgreSQL that is not running."""
     stopped = settings.model_copy(
         update={
@@ -99,7 +100,7 @@ async def client_without_database(settings: Settings) -> Client:
         }
     )
     async with AsyncTestClient(app=create_app(stopped), base_url="http://testserver.local") as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 async def test_stopped_database_is_a_503_and_never_a_500(

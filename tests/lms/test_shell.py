@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -87,11 +89,11 @@ def test_production_refuses_unsafe_defaults(override: dict[str, object], complai
         production(**override)
 
 
-def test_development_keeps_a_generated_secret_in_the_data_folder(tmp_path: object) -> None:
-    settings = Settings(data_dir=tmp_path)  # type: ignore[arg-type]
+def test_development_keeps_a_generated_secret_in_the_data_folder(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     first = settings.signing_key()
     assert len(first) >= 48
-    assert Settings(data_dir=tmp_path).signing_key() == first  # type: ignore[arg-type]
+    assert Settings(data_dir=tmp_path).signing_key() == first
 
 
 def test_cors_origins_read_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -90,13 +91,17 @@ async def test_task_owed_in_a_rolled_back_transaction_never_runs(
                 session.add(user)
                 await session.flush()
                 welcome.enqueue(session, user_id=str(user.id))
-            with pytest.raises(RuntimeError):
+
+            async def owe_then_fail() -> None:
                 async with unit_of_work(sessionmaker) as session:
                     ghost = User(id=uuid.uuid4(), email="ghost@example.org", password_hash="x", full_name="G")
                     session.add(ghost)
                     await session.flush()
                     welcome.enqueue(session, user_id=str(ghost.id))
                     raise RuntimeError("the request failed after enqueueing")
+
+            with pytest.raises(RuntimeError):
+                await owe_then_fail()
 
             assert wait_for(lambda: bool(smtp.to("kept@example.org")), timeout=30)
             # The committed task ran; give a wrongly published one the same time to show up.
@@ -150,8 +155,13 @@ async def test_task_committed_by_a_process_that_died_before_publishing_is_swept_
     sessionmaker: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> None:
-    crashed = subprocess.run(
-        [sys.executable, "-c", CRASH_AFTER_COMMIT], env=worker_env, cwd=ROOT, capture_output=True, timeout=60
+    crashed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", CRASH_AFTER_COMMIT],
+        env=worker_env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
     )
     assert crashed.returncode == -9, crashed.stderr.decode()
     [owed] = await outbox_rows(sessionmaker)
