@@ -27,6 +27,9 @@ from lms.health import Check, HealthController, database_check
 from lms.observability import Metrics, ObservabilityMiddleware, configure_logging, metrics_endpoint
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from lms.settings import Settings
+from media.controllers import MediaController
+from media.deps import media_state
+from media.files import FilesController
 from media.storage import build_storage
 
 logger = logging.getLogger("lms.app")
@@ -92,11 +95,12 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             "publisher": publisher,
             "limiter": limiter,
             "account_deps": AccountDeps.from_settings(settings, limiter),
+            **media_state(settings),
         }
     )
     api = Router(
         path=settings.api_prefix,
-        route_handlers=[AuthController, MeController, UsersController],
+        route_handlers=[AuthController, MeController, UsersController, MediaController],
     )
     openapi = OpenAPIConfig(
         title="Aula API",
@@ -117,7 +121,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         else None
     )
     app = Litestar(
-        route_handlers=[api, HealthController, metrics_endpoint],
+        route_handlers=[api, HealthController, metrics_endpoint, FilesController],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

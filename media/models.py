@@ -41,12 +41,15 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("bucket", "object_key"),
         CheckConstraint("size_bytes > 0", name="size_positive"),
+        CheckConstraint("status <> 'failed' OR failure_reason IS NOT NULL", name="failed_has_reason"),
         Index("ix_media_assets_pending", "created_at", postgresql_where="status = 'pending'"),
     )
 
     kind: Mapped[AssetKind] = mapped_column(_enum(AssetKind, "asset_kind"))
     purpose: Mapped[AssetPurpose] = mapped_column(_enum(AssetPurpose, "asset_purpose"))
-    status: Mapped[AssetStatus] = mapped_column(_enum(AssetStatus, "asset_status"), default=AssetStatus.PENDING)
+    status: Mapped[AssetStatus] = mapped_column(
+        _enum(AssetStatus, "asset_status"), default=AssetStatus.PENDING
+    )
     bucket: Mapped[str] = mapped_column(String(63))
     object_key: Mapped[str] = mapped_column(String(512))
     filename: Mapped[str] = mapped_column(String(255))
@@ -56,3 +59,5 @@ class Asset(UUIDPrimaryKey, Timestamps, Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)  # dimensions, duration, pages, cues
     failure_reason: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # The S3 multipart upload in progress for large videos; cleared once the parts are assembled.
+    upload_id: Mapped[str | None] = mapped_column(String(1024))

@@ -29,6 +29,7 @@ logger = logging.getLogger("workers")
 TASK_MODULES = (
     "workers.tasks",
     "lms.accounts.tasks",
+    "media.tasks",
 )
 RETRY_BACKOFF_CAP = 600  # seconds: a failing task is retried at most every ten minutes
 
@@ -157,6 +158,7 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
         beat_schedule={
             "outbox-sweep": {"task": "outbox.sweep", "schedule": settings.outbox_sweep_interval},
             "purge-expired-sessions": {"task": "accounts.purge_expired_sessions", "schedule": 3600.0},
+            "media-sweep-pending": {"task": "media.sweep_pending", "schedule": 3600.0},
         },
     )
     publisher = CeleryPublisher(app)

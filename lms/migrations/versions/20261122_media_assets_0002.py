@@ -34,10 +34,12 @@ def upgrade() -> None:
     sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('failure_reason', sa.Text(), nullable=True),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('upload_id', sa.String(length=1024), nullable=True),
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint('size_bytes > 0', name=op.f('ck_media_assets_size_positive')),
+    sa.CheckConstraint("status <> 'failed' OR failure_reason IS NOT NULL", name=op.f('ck_media_assets_failed_has_reason')),
     sa.ForeignKeyConstraint(['uploaded_by'], ['users.id'], name=op.f('fk_media_assets_uploaded_by_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_media_assets')),
     sa.UniqueConstraint('bucket', 'object_key', name=op.f('uq_media_assets_bucket_object_key'))

@@ -1,0 +1,44 @@
+"""Media dependencies: the storage client, the media service, public URLs for list endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lms.settings import Settings
+from media.public import PublicUrls
+from media.service import MediaService
+from media.storage import Storage, build_storage
+
+
+def media_state(settings: Settings) -> dict[str, Any]:
+    """App state entries: one storage client per app, and the cache of public URLs built on it."""
+    storage = build_storage(settings)
+    return {"media_storage": storage, "media_public_urls": PublicUrls(storage)}
+
+
+def provide_storage(state: State) -> Storage:
+    storage: Storage = state.media_storage
+    return storage
+
+
+def provide_public_urls(state: State) -> PublicUrls:
+    """Public URLs of covers and thumbnails for list endpoints (e.g. the catalogue)."""
+    urls: PublicUrls = state.media_public_urls
+    return urls
+
+
+def provide_media(
+    db_session: NamedDependency[AsyncSession], storage: NamedDependency[Storage], state: State
+) -> MediaService:
+    return MediaService(db_session, storage, state.settings)
+
+
+dependencies = {
+    "storage": Provide(provide_storage, sync_to_thread=False),
+    "media": Provide(provide_media, sync_to_thread=False),
+    "public_urls": Provide(provide_public_urls, sync_to_thread=False),
+}

@@ -1,0 +1,84 @@
+"""Public URLs of covers and their thumbnails, cached per process for list endpoints (the catalogue).
+
+Presigning per item per request is too slow for a list, and unnecessary: public objects are readable
+without a signature and their keys are deterministic (``thumbnails/<asset id>/w<width>.webp``), so once an
+asset has been processed its URLs never change. Only found, processed assets are cached; an asset that is
+still processing is looked up again next time. A cover cannot be deleted while a course points at it
+(foreign key RESTRICT), so a cached entry cannot outlive its object while it is in use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from media.repository import AssetRepository
+from media.storage import Storage
+
+
+class PublicImage(msgspec.Struct, frozen=True):
+    """A public image: its own URL and its thumbnails' by width."""
+
+    url: str
+    thumbnails: dict[int, str]
+
+    def best(self, width: int) -> str:
+        """The smallest thumbnail at least ``width`` wide, else the largest, else the original."""
+        fitting = sorted(w for w in self.thumbnails if w >= width)
+        if fitting:
+            return self.thumbnails[fitting[0]]
+        return self.thumbnails[max(self.thumbnails)] if self.thumbnails else self.url
+
+
+def public_image(storage: Storage, bucket: str, key: str, details: dict[str, Any]) -> PublicImage:
+    thumbs = {
+        int(t["width"]): storage.public_url(str(t["bucket"]), str(t["key"]))
+        for t in details.get("thumbnails", [])
+    }
+    return PublicImage(storage.public_url(bucket, key), thumbs)
+
+
+class PublicUrls:
+    """An LRU of asset id -> PublicImage, filled with one query for the ids a request misses."""
+
+    def __init__(self, storage: Storage, max_entries: int = 10_000) -> None:
+        self.storage = storage
+        self.max_entries = max_entries
+        self._cache: OrderedDict[uuid.UUID, PublicImage] = OrderedDict()
+
+    def forget(self, asset_id: uuid.UUID) -> None:
+        self._cache.pop(asset_id, None)
+
+    async def images(
+        self, session: AsyncSession, asset_ids: Sequence[uuid.UUID | None]
+    ) -> dict[uuid.UUID, PublicImage]:
+        """Public images for the given ids (unknown, private or unprocessed ones are left out)."""
+        found: dict[uuid.UUID, PublicImage] = {}
+        missing: list[uuid.UUID] = []
+        for asset_id in asset_ids:
+            if asset_id is None:
+                continue
+            hit = self._cache.get(asset_id)
+            if hit is None:
+                missing.append(asset_id)
+            else:
+                self._cache.move_to_end(asset_id)
+                found[asset_id] = hit
+        if missing:
+            rows = await AssetRepository(session=session, auto_refresh=False).public_rows(missing)
+            for asset_id, bucket, key, details in rows:
+                image = public_image(self.storage, bucket, key, details)
+                found[asset_id] = image
+                if details.get("processed"):
+                    self._remember(asset_id, image)
+        return found
+
+    def _remember(self, asset_id: uuid.UUID, image: PublicImage) -> None:
+        self._cache[asset_id] = image
+        if len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
