@@ -51,7 +51,9 @@ class Certificate(UUIDPrimaryKey, Timestamps, Base):
 
     code: Mapped[str] = mapped_column(String(40), unique=True)
     # The foreign key to enrolments.id comes with the enrolments table (migration 0005).
-    enrolment_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    enrolment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("enrolments.id", ondelete="RESTRICT"), unique=True
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"))
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course_runs.id", ondelete="RESTRICT"))

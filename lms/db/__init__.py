@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "media.models",
     "courses.models",
     "certificates.models",
+    "enrolments.models",
 )
 
 

@@ -1,0 +1,1 @@
+"""Enrolment in course runs, waitlists, progress tracking and completion."""
