@@ -9,15 +9,48 @@ LANGUAGES = ("ca", "es", "en")
 DEFAULT_LANGUAGE = "ca"
 
 _MONTHS = {
-    "ca": (
-        "gener febrer març abril maig juny juliol agost setembre octubre novembre desembre"
-    ).split(),
-    "es": (
-        "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
-    ).split(),
-    "en": (
-        "January February March April May June July August September October November December"
-    ).split(),
+    "ca": [
+        "gener",
+        "febrer",
+        "març",
+        "abril",
+        "maig",
+        "juny",
+        "juliol",
+        "agost",
+        "setembre",
+        "octubre",
+        "novembre",
+        "desembre",
+    ],
+    "es": [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
 
 FORMATS = {
@@ -45,6 +78,10 @@ TEXT: dict[str, dict[str, str]] = {
         "revoked_detail": "{issuer} va revocar aquest certificat el {date}.",
         "pending": "Certificat en preparació",
         "pending_detail": "Aquest certificat encara s'està emetent.",
+        "too_many": "Massa consultes",
+        "too_many_detail": (
+            "Massa consultes des d'aquesta adreça. Torneu-ho a provar d'aquí a {seconds} segons."
+        ),
         "not_found": "Certificat no trobat",
         "not_found_detail": "No hi ha cap certificat amb aquest codi. Comproveu l'enllaç o el codi QR.",
         "learner": "Persona participant",
@@ -85,8 +122,14 @@ TEXT: dict[str, dict[str, str]] = {
         "revoked_detail": "{issuer} revocó este certificado el {date}.",
         "pending": "Certificado en preparación",
         "pending_detail": "Este certificado todavía se está emitiendo.",
+        "too_many": "Demasiadas consultas",
+        "too_many_detail": (
+            "Demasiadas consultas desde esta dirección. Vuelva a intentarlo en {seconds} segundos."
+        ),
         "not_found": "Certificado no encontrado",
-        "not_found_detail": "No existe ningún certificado con este código. Compruebe el enlace o el código QR.",
+        "not_found_detail": (
+            "No existe ningún certificado con este código. Compruebe el enlace o el código QR."
+        ),
         "learner": "Participante",
         "course": "Curso",
         "format": "Formato",
@@ -125,6 +168,8 @@ TEXT: dict[str, dict[str, str]] = {
         "revoked_detail": "{issuer} revoked this certificate on {date}.",
         "pending": "Certificate being prepared",
         "pending_detail": "This certificate is still being issued.",
+        "too_many": "Too many requests",
+        "too_many_detail": "Too many requests from this address. Try again in {seconds} seconds.",
         "not_found": "Certificate not found",
         "not_found_detail": "There is no certificate with this code. Check the link or the QR code.",
         "learner": "Participant",

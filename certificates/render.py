@@ -58,7 +58,7 @@ class Printed:
     learner_name: str
     course_title: str
     course_format: str
-    hours: Decimal
+    hours: Decimal | None  # None when the course states no duration: the line leaves it out
     completed_on: date
     issued_on: date
     issuer_name: str
@@ -104,7 +104,7 @@ def runs(value: str, font_name: str) -> list[tuple[str, str]]:
 
 
 def text_width(value: str, font_name: str, size: float) -> float:
-    return sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(value, font_name))
+    return float(sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(value, font_name)))
 
 
 def draw_text(canvas: Canvas, value: str, x: float, y: float, font_name: str, size: float) -> None:
@@ -243,9 +243,7 @@ def _draw_logo(canvas: Canvas, branding: Branding, issuer: str, x: float, y: flo
     canvas.setFillColor(HexColor("#ffffff"))
     initial = (issuer.strip() or "A")[0].upper()
     isize = size * 0.55
-    draw_text(
-        canvas, initial, x + (size - text_width(initial, BOLD, isize)) / 2, y + size * 0.3, BOLD, isize
-    )
+    draw_text(canvas, initial, x + (size - text_width(initial, BOLD, isize)) / 2, y + size * 0.3, BOLD, isize)
 
 
 def render_pdf(printed: Printed, branding: Branding) -> bytes:
@@ -253,7 +251,17 @@ def render_pdf(printed: Printed, branding: Branding) -> bytes:
     register_fonts()
     lang = printed.language
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, pageCompression=1, lang=lang)
+    canvas = Canvas(
+        buffer,
+        pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
+        invariant=1,
+        pageCompression=1,
+        lang=lang,
+        initialFontName=REGULAR,
+    )
+    # Invariant mode keeps the bytes reproducible; the dates it would freeze to 2000 say the issue date.
+    stamp = f"D:{printed.issued_on:%Y%m%d}000000Z"
+    canvas.setDateFormatter(lambda *_: stamp)
     title = text(lang, "title")
     canvas.setTitle(f"{title}: {printed.learner_name} · {printed.course_title}")
     canvas.setAuthor(printed.issuer_name)
@@ -286,11 +294,13 @@ def render_pdf(printed: Printed, branding: Branding) -> bytes:
     draw_centred(canvas, text(lang, "completed"), 284, REGULAR, 13)
     draw_block(canvas, printed.course_title, 252, BOLD, largest=21, smallest=12, max_lines=2, colour=ACCENT)
     details = " · ".join(
-        (
+        part
+        for part in (
             format_label(printed.course_format, lang),
-            hours_phrase(printed.hours, lang),
+            hours_phrase(printed.hours, lang) if printed.hours is not None else "",
             text(lang, "completed_on", date=long_date(printed.completed_on, lang)),
         )
+        if part
     )
     canvas.setFillColor(INK)
     draw_centred(canvas, details, 212, REGULAR, 12)
@@ -308,7 +318,9 @@ def render_pdf(printed: Printed, branding: Branding) -> bytes:
         (printed.issuer_name, REGULAR, 9.5),
     ):
         if value:
-            draw_text(canvas, value, left, y, font, min(size, size * 220 / max(text_width(value, font, size), 1)))
+            draw_text(
+                canvas, value, left, y, font, min(size, size * 220 / max(text_width(value, font, size), 1))
+            )
             y -= 14
     issued = text(lang, "issued_on", date=long_date(printed.issued_on, lang))
     if printed.version > 1:

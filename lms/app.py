@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from lms.accounts import deps as account_deps
 from lms.accounts.controllers import AuthController, MeController, UsersController
+from courses.controllers import CalendarController, CatalogueController, DigCompController, StaffCourseController
 from lms.accounts.service import AccountDeps
 from lms.db import load_models
 from lms.db.outbox import PUBLISHER_KEY, Publisher
@@ -100,7 +101,16 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
     )
     api = Router(
         path=settings.api_prefix,
-        route_handlers=[AuthController, MeController, UsersController, MediaController],
+        route_handlers=[
+            AuthController,
+            MeController,
+            UsersController,
+            MediaController,
+            CatalogueController,
+            CalendarController,
+            DigCompController,
+            StaffCourseController,
+        ],
     )
     openapi = OpenAPIConfig(
         title="Aula API",

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from certificates.cli import certificates as certificates_commands
 from lms.settings import Settings
 
 
@@ -247,6 +248,9 @@ async def _prepare(settings: Settings) -> None:
             await load_demo(session, settings)
     finally:
         await engine.dispose()
+
+
+main.add_command(certificates_commands)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ TASK_MODULES = (
     "workers.tasks",
     "lms.accounts.tasks",
     "media.tasks",
+    "certificates.tasks",
 )
 RETRY_BACKOFF_CAP = 600  # seconds: a failing task is retried at most every ten minutes
 

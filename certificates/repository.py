@@ -1,0 +1,195 @@
+"""Queries on certificates, their versions, and the facts a certificate prints."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from certificates.models import Certificate, CertificateStatus, CertificateVersion
+from courses.models import Course, CourseRun
+from lms.accounts.models import User
+from lms.db.outbox import OutboxMessage, OutboxStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Learner:
+    id: uuid.UUID
+    email: str
+    full_name: str
+    preferred_language: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CourseFacts:
+    id: uuid.UUID
+    slug: str
+    title: dict[str, str]
+    format: str
+    estimated_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Issuance:
+    """A pending certificate and how its owed issuance is doing."""
+
+    certificate: Certificate
+    attempts: int
+    last_error: str | None
+    gave_up: bool
+
+
+class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
+    model_type = Certificate
+
+    async def insert_owed(self, values: dict[str, Any]) -> uuid.UUID | None:
+        """Insert a pending certificate unless its enrolment already has one; the new id, else None."""
+        stmt = (
+            insert(Certificate)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[Certificate.enrolment_id])
+            .returning(Certificate.id)
+        )
+        inserted: uuid.UUID | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return inserted
+
+    async def set_outbox(self, certificate_id: uuid.UUID, outbox_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(Certificate).where(Certificate.id == certificate_id).values(outbox_id=outbox_id)
+        )
+
+    async def lock(self, certificate_id: uuid.UUID) -> Certificate | None:
+        """The certificate, locked until the transaction ends (waits for whoever holds it)."""
+        stmt = (
+            select(Certificate)
+            .where(Certificate.id == certificate_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock_more_owed(self, exclude: uuid.UUID, limit: int) -> list[tuple[Certificate, OutboxMessage]]:
+        """Other owed certificates nobody is working on, with their outbox rows, locked for this batch.
+
+        Only those whose issuance never failed: a certificate that keeps failing is left to its own
+        task, with its own retries and recorded error, instead of sinking every batch that meets it.
+        """
+        if limit <= 0:
+            return []
+        stmt = (
+            select(Certificate, OutboxMessage)
+            .join(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
+            .where(
+                Certificate.status == CertificateStatus.PENDING,
+                Certificate.id != exclude,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.attempts == 0,
+            )
+            .order_by(Certificate.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def learners(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Learner]:
+        stmt = select(User.id, User.email, User.full_name, User.preferred_language, User.is_active).where(
+            User.id.in_(set(ids))
+        )
+        return {row.id: Learner(*row) for row in await self.session.execute(stmt)}
+
+    async def courses(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CourseFacts]:
+        stmt = select(Course.id, Course.slug, Course.title, Course.format, Course.estimated_hours).where(
+            Course.id.in_(set(ids))
+        )
+        return {
+            row.id: CourseFacts(row.id, row.slug, row.title, str(row.format), row.estimated_hours)
+            for row in await self.session.execute(stmt)
+        }
+
+    async def run_timezones(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        stmt = select(CourseRun.id, CourseRun.timezone).where(CourseRun.id.in_(set(ids)))
+        return {row.id: row.timezone for row in await self.session.execute(stmt)}
+
+    async def by_code(self, code: str) -> Certificate | None:
+        return (
+            await self.session.execute(select(Certificate).where(Certificate.code == code))
+        ).scalar_one_or_none()
+
+    async def version_with_hash(self, certificate_id: uuid.UUID, sha256: str) -> int | None:
+        stmt = select(CertificateVersion.version).where(
+            CertificateVersion.certificate_id == certificate_id, CertificateVersion.sha256 == sha256
+        )
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def versions(self, certificate_id: uuid.UUID) -> list[CertificateVersion]:
+        stmt = (
+            select(CertificateVersion)
+            .where(CertificateVersion.certificate_id == certificate_id)
+            .order_by(CertificateVersion.version)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def of_user(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Certificate], int]:
+        mine = Certificate.user_id == user_id
+        stmt = (
+            select(Certificate)
+            .where(mine)
+            .order_by(Certificate.created_at.desc(), Certificate.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list((await self.session.execute(stmt)).scalars()), await self.count(mine)
+
+    async def search(
+        self,
+        status: CertificateStatus | None,
+        course_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        only: uuid.UUID | None = None,
+    ) -> tuple[list[Issuance], int]:
+        """Certificates for staff, oldest owed first, with the owed issuance's attempts and error."""
+        filters: list[Any] = []
+        if only is not None:
+            filters.append(Certificate.id == only)
+        if status is not None:
+            filters.append(Certificate.status == status)
+        if course_id is not None:
+            filters.append(Certificate.course_id == course_id)
+        stmt = (
+            select(Certificate, OutboxMessage.attempts, OutboxMessage.last_error, OutboxMessage.status)
+            .outerjoin(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
+            .where(*filters)
+            .order_by(Certificate.created_at, Certificate.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        total = await self.count(*filters)
+        return [
+            Issuance(
+                certificate=row[0],
+                attempts=row[1] or 0,
+                last_error=row[2] if row[0].status is CertificateStatus.PENDING else None,
+                gave_up=row[0].status is CertificateStatus.PENDING and row[3] is OutboxStatus.FAILED,
+            )
+            for row in rows
+        ], total
+
+    async def issued_ids_of_course(self, slug: str) -> list[uuid.UUID] | None:
+        """Ids of a course's issued (not revoked) certificates; None when no course has that slug."""
+        course_id = (await self.session.execute(select(Course.id).where(Course.slug == slug))).scalar()
+        if course_id is None:
+            return None
+        stmt = (
+            select(Certificate.id)
+            .where(Certificate.course_id == course_id, Certificate.status == CertificateStatus.ISSUED)
+            .order_by(Certificate.created_at)
+        )
+        return list((await self.session.execute(stmt)).scalars())

@@ -1,0 +1,65 @@
+"""Certificate work done by workers: issuing owed certificates and telling learners they are ready."""
+
+from __future__ import annotations
+
+import uuid
+
+from certificates.i18n import text
+from certificates.issuing import Printer, issue_owed
+from certificates.links import download_link, verify_link
+from certificates.models import Certificate, CertificateStatus
+from certificates.repository import CertificateRepository
+from lms.mail import Mail, build_mailer
+from media.storage import Storage, build_storage
+from workers.queues import Queue
+from workers.registry import TaskContext, task
+
+
+def _printer(ctx: TaskContext) -> Printer:
+    storage: Storage = ctx.runtime.resource("storage", build_storage)
+    return Printer(ctx.runtime.settings, storage)
+
+
+@task("certificates.issue", queue=Queue.CERTIFICATES)
+async def issue_certificate(ctx: TaskContext, certificate_id: str) -> None:
+    """Issue an owed certificate (and, in the same batch, other owed ones nobody is working on)."""
+    settings = ctx.runtime.settings
+    issued = await issue_owed(
+        ctx.session, _printer(ctx), uuid.UUID(certificate_id), settings.certificate_batch_size
+    )
+    for certificate in issued:
+        certificate_ready_email.enqueue(
+            ctx.session, certificate_id=str(certificate.id), version=certificate.version
+        )
+
+
+@task("certificates.ready_email", queue=Queue.EMAIL)
+async def certificate_ready_email(ctx: TaskContext, certificate_id: str, version: int) -> None:
+    """Tell the learner, in the certificate's language, where to download and verify it."""
+    certificate = await ctx.session.get(Certificate, uuid.UUID(certificate_id))
+    # A later version or a revocation makes this message stale; the newer state has its own.
+    if certificate is None or certificate.status is not CertificateStatus.ISSUED:
+        return
+    if certificate.version != version:
+        return
+    learner = (await CertificateRepository(session=ctx.session).learners([certificate.user_id])).get(
+        certificate.user_id
+    )
+    if learner is None or not learner.is_active:
+        return
+    settings = ctx.runtime.settings
+    language = certificate.language or learner.preferred_language
+    course = certificate.course_title or ""
+    body = text(
+        language,
+        "mail_body",
+        name=learner.full_name,
+        course=course,
+        download=download_link(settings, certificate.code, certificate.version),
+        verify=verify_link(settings, certificate.code, language),
+        org=settings.org_name,
+    )
+    mailer = ctx.runtime.resource("mailer", build_mailer)
+    await mailer.send(
+        Mail(to=learner.email, subject=text(language, "mail_subject", course=course), text=body)
+    )
