@@ -16,9 +16,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from courses.controllers import CalendarController, CatalogueController, DigCompController, StaffCourseController
 from lms.accounts import deps as account_deps
 from lms.accounts.controllers import AuthController, MeController, UsersController
-from courses.controllers import CalendarController, CatalogueController, DigCompController, StaffCourseController
 from lms.accounts.service import AccountDeps
 from lms.db import load_models
 from lms.db.outbox import PUBLISHER_KEY, Publisher

@@ -1,0 +1,336 @@
+"""Queries on courses, runs, modules and lessons; the public catalogue list is one hand-shaped query."""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from courses.models import (
+    Course,
+    CourseFormat,
+    CourseModule,
+    CourseRun,
+    CourseStatus,
+    Lesson,
+    QuizQuestion,
+)
+from media.models import Asset
+
+MAX_SEARCH_TERMS = 8  # beyond this a query is a paste, not a search; keeps the tsquery small
+
+
+class Sort(enum.StrEnum):
+    RELEVANCE = "relevance"
+    START_DATE = "start_date"
+    NEWEST = "newest"
+    POPULARITY = "popularity"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueQuery:
+    now: datetime
+    q: str | None = None
+    format: CourseFormat | None = None
+    category: str | None = None
+    competence: str | None = None
+    level: int | None = None
+    language: str | None = None
+    open_now: bool = False
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+    sort: Sort = Sort.RELEVANCE
+    limit: int = 20
+    offset: int = 0
+
+
+def search_terms(text: str | None) -> str | None:
+    """A prefix tsquery from free text ("infor exc" -> "infor:* & exc:*"), operators stripped."""
+    words = re.findall(r"\w+", (text or "").lower())[:MAX_SEARCH_TERMS]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def enrolment_open(now: datetime) -> ColumnElement[bool]:
+    """A run accepts enrolments now: inside its enrolment window and not finished."""
+    return and_(
+        or_(CourseRun.enrolment_opens_at.is_(None), CourseRun.enrolment_opens_at <= now),
+        or_(CourseRun.enrolment_closes_at.is_(None), CourseRun.enrolment_closes_at > now),
+        or_(CourseRun.ends_at.is_(None), CourseRun.ends_at > now),
+    )
+
+
+def seats_left() -> ColumnElement[int | None]:
+    return case((CourseRun.capacity.is_(None), None), else_=CourseRun.capacity - CourseRun.seats_taken)
+
+
+CARD_COLUMNS = (
+    Course.id,
+    Course.slug,
+    Course.format,
+    Course.title,
+    Course.summary,
+    Course.category,
+    Course.tags,
+    Course.digcomp,
+    Course.estimated_hours,
+    Course.languages,
+    Course.cover_asset_id,
+    Course.certificates_enabled,
+    Course.published_at,
+)
+
+
+def catalogue_statement(query: CatalogueQuery) -> Any:
+    """One statement for a catalogue page: the total, the page of courses and each one's next run."""
+    now = query.now
+    conditions: list[ColumnElement[bool]] = [Course.status == CourseStatus.PUBLISHED]
+    tsquery = None
+    terms = search_terms(query.q)
+    if terms:
+        tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), func.aula_unaccent(terms))
+        conditions.append(Course.search_vector.op("@@")(tsquery))
+    if query.format:
+        conditions.append(Course.format == query.format)
+    if query.category:
+        conditions.append(Course.category == query.category)
+    tag: dict[str, Any] = {}
+    if query.competence:
+        tag["code"] = query.competence
+    if query.level:
+        tag["level"] = query.level
+    if tag:
+        conditions.append(Course.digcomp.op("@>")(literal([tag], JSONB)))
+    if query.language:
+        conditions.append(Course.languages.contains([query.language]))
+    run_conditions: list[ColumnElement[bool]] = []
+    if query.open_now:
+        run_conditions.append(enrolment_open(now))
+    if query.starts_from:
+        run_conditions.append(CourseRun.starts_at >= query.starts_from)
+    if query.starts_before:
+        run_conditions.append(CourseRun.starts_at < query.starts_before)
+    if run_conditions:
+        conditions.append(exists().where(CourseRun.course_id == Course.id, *run_conditions))
+
+    sort = query.sort
+    if sort is Sort.RELEVANCE and tsquery is None:
+        sort = Sort.NEWEST
+    if sort is Sort.RELEVANCE:
+        key: ColumnElement[Any] = func.ts_rank_cd(Course.search_vector, tsquery).desc()
+    elif sort is Sort.POPULARITY:
+        key = Course.popularity.desc()
+    elif sort is Sort.START_DATE:
+        next_start = (
+            select(func.min(CourseRun.starts_at))
+            .where(CourseRun.course_id == Course.id, CourseRun.starts_at >= now)
+            .scalar_subquery()
+        )
+        key = next_start.asc().nulls_last()
+    else:
+        key = Course.published_at.desc()
+    order = (key, Course.published_at.desc(), Course.id)
+
+    ranked = (
+        select(*CARD_COLUMNS, func.row_number().over(order_by=order).label("ordinal"))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(query.limit)
+        .offset(query.offset)
+        .subquery("page")
+    )
+    open_now = enrolment_open(now)
+    next_run = (
+        select(
+            CourseRun.id.label("run_id"),
+            CourseRun.starts_at.label("run_starts_at"),
+            CourseRun.ends_at.label("run_ends_at"),
+            open_now.label("run_open"),
+            seats_left().label("run_seats_left"),
+        )
+        .where(CourseRun.course_id == ranked.c.id, or_(CourseRun.ends_at.is_(None), CourseRun.ends_at > now))
+        .order_by(open_now.desc(), CourseRun.starts_at)
+        .limit(1)
+        .lateral("next_run")
+    )
+    total = select(func.count().label("total")).select_from(Course).where(*conditions).subquery("total")
+    return (
+        select(total.c.total, ranked, next_run)
+        .select_from(total.outerjoin(ranked, true()).outerjoin(next_run, true()))
+        .order_by(ranked.c.ordinal)
+    )
+
+
+async def catalogue_page(session: AsyncSession, query: CatalogueQuery) -> tuple[list[Row[Any]], int]:
+    """The rows of one catalogue page and the total, in one round trip."""
+    rows = (await session.execute(catalogue_statement(query))).all()
+    total = rows[0].total if rows else 0
+    return [row for row in rows if row.id is not None], total
+
+
+class CourseRepository(SQLAlchemyAsyncRepository[Course]):
+    model_type = Course
+
+    async def slug_taken(self, slug: str, *, other_than: uuid.UUID | None = None) -> bool:
+        stmt = select(exists().where(Course.slug == slug, Course.id != other_than if other_than else true()))
+        return bool((await self.session.execute(stmt)).scalar())
+
+    async def full(self, course_id: uuid.UUID, *, lock: bool = False) -> Course | None:
+        """A course with its runs, modules, lessons and quiz questions, all loaded."""
+        stmt = (
+            select(Course)
+            .where(Course.id == course_id)
+            .options(
+                selectinload(Course.runs),
+                selectinload(Course.modules)
+                .selectinload(CourseModule.lessons)
+                .selectinload(Lesson.questions)
+                .selectinload(QuizQuestion.options),
+            )
+            .execution_options(populate_existing=True)
+        )
+        if lock:
+            stmt = stmt.with_for_update(of=Course)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock(self, course_id: uuid.UUID) -> Course | None:
+        """The course row, locked so concurrent staff edits of its structure apply one after the other."""
+        stmt = select(Course).where(Course.id == course_id).with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def published_with_outline(self, slug: str) -> Course | None:
+        stmt = (
+            select(Course)
+            .where(Course.slug == slug, Course.status == CourseStatus.PUBLISHED)
+            .options(
+                selectinload(Course.runs),
+                selectinload(Course.modules).selectinload(CourseModule.lessons),
+            )
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def staff_list(
+        self, *, status: CourseStatus | None, text: str | None, limit: int, offset: int
+    ) -> tuple[list[Course], int]:
+        filters: list[Any] = []
+        if status is not None:
+            filters.append(Course.status == status)
+        terms = search_terms(text)
+        if terms:
+            tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), func.aula_unaccent(terms))
+            filters.append(Course.search_vector.op("@@")(tsquery))
+        items, total = await self.get_many_and_count(
+            *filters,
+            LimitOffset(limit=limit, offset=offset),
+            OrderBy(field_name="updated_at", sort_order="desc"),
+        )
+        return list(items), total
+
+
+class RunRepository(SQLAlchemyAsyncRepository[CourseRun]):
+    model_type = CourseRun
+
+    async def with_course(self, run_id: uuid.UUID) -> CourseRun | None:
+        stmt = select(CourseRun).where(CourseRun.id == run_id).options(selectinload(CourseRun.course))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def count_for(self, course_id: uuid.UUID) -> int:
+        return await self.count(CourseRun.course_id == course_id)
+
+    async def upcoming_masterclasses(self, now: datetime, limit: int) -> list[CourseRun]:
+        stmt = (
+            select(CourseRun)
+            .join(Course, Course.id == CourseRun.course_id)
+            .where(
+                Course.status == CourseStatus.PUBLISHED,
+                Course.format == CourseFormat.MASTERCLASS,
+                CourseRun.live_starts_at.is_not(None),
+                CourseRun.live_starts_at >= now,
+            )
+            .order_by(CourseRun.live_starts_at)
+            .limit(limit)
+            .options(selectinload(CourseRun.course))
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+
+class ModuleRepository(SQLAlchemyAsyncRepository[CourseModule]):
+    model_type = CourseModule
+
+    async def next_position(self, course_id: uuid.UUID) -> int:
+        stmt = select(func.coalesce(func.max(CourseModule.position) + 1, 0)).where(
+            CourseModule.course_id == course_id
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def set_positions(self, ordered: Sequence[uuid.UUID]) -> None:
+        """Positions follow the given order (the unique constraint is checked at commit)."""
+        for position, module_id in enumerate(ordered):
+            await self.session.execute(
+                update(CourseModule).where(CourseModule.id == module_id).values(position=position)
+            )
+
+
+class LessonRepository(SQLAlchemyAsyncRepository[Lesson]):
+    model_type = Lesson
+
+    async def next_position(self, module_id: uuid.UUID) -> int:
+        stmt = select(func.coalesce(func.max(Lesson.position) + 1, 0)).where(Lesson.module_id == module_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def full(self, lesson_id: uuid.UUID) -> Lesson | None:
+        stmt = (
+            select(Lesson)
+            .where(Lesson.id == lesson_id)
+            .options(selectinload(Lesson.questions).selectinload(QuizQuestion.options))
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def for_course(self, course_id: uuid.UUID) -> list[tuple[Lesson, CourseModule]]:
+        """Every lesson of a course with its module, in outline order."""
+        stmt = (
+            select(Lesson, CourseModule)
+            .join(CourseModule, CourseModule.id == Lesson.module_id)
+            .where(Lesson.course_id == course_id)
+            .order_by(CourseModule.position, Lesson.position)
+        )
+        return [(lesson, module) for lesson, module in (await self.session.execute(stmt)).tuples()]
+
+    async def in_module(self, module_id: uuid.UUID) -> list[Lesson]:
+        stmt = select(Lesson).where(Lesson.module_id == module_id).order_by(Lesson.position)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def set_positions(self, ordered: Sequence[uuid.UUID]) -> None:
+        for position, lesson_id in enumerate(ordered):
+            await self.session.execute(update(Lesson).where(Lesson.id == lesson_id).values(position=position))
+
+
+async def assets_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Asset]:
+    if not ids:
+        return {}
+    rows = (await session.execute(select(Asset).where(Asset.id.in_(set(ids))))).scalars()
+    return {asset.id: asset for asset in rows}
