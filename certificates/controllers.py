@@ -137,7 +137,8 @@ class VerifyPageController(Controller):
     tags = ["certificates"]
     dependencies = dependencies
 
-    @get("/{code:str}", media_type=MediaType.HTML)
+    # A path parameter, so that anything under /verify/ (even with slashes) gets the HTML 404 page.
+    @get("/{code:path}", media_type=MediaType.HTML)
     async def verify_page(
         self,
         code: str,
@@ -148,6 +149,7 @@ class VerifyPageController(Controller):
     ) -> Response[str]:
         """Whether a certificate is genuine, as a web page (``?lang=``, ``?sha256=`` checks a PDF)."""
         settings = _settings(request)
+        code = code.lstrip("/")
         language = negotiate(lang, request.headers.get("accept-language"))
         headers = {"X-Robots-Tag": "noindex", "Vary": "Accept-Language"}
         try:
