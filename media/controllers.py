@@ -87,12 +87,11 @@ class MediaController(Controller):
         staff: NamedDependency[User],
         data: JSONBody[UploadRequest],
         media: NamedDependency[MediaService],
-        storage: NamedDependency[Storage],
     ) -> Upload:
         """Staff: authorise one direct upload; answers a POST form, or part URLs for large videos."""
         ticket = await media.request_upload(staff, data)
         settings = media.settings
-        asset = to_asset(ticket.asset, storage, settings)
+        asset = to_asset(ticket.asset, media.storage, settings)
         complete_url = f"{settings.api_prefix}/media/{ticket.asset.id}/complete"
         if ticket.multipart is not None:
             mp = ticket.multipart
@@ -133,19 +132,17 @@ class MediaController(Controller):
         staff: NamedDependency[User],
         asset_id: FromPath[uuid.UUID],
         media: NamedDependency[MediaService],
-        storage: NamedDependency[Storage],
         data: JSONBody[CompleteRequest | None] = None,
     ) -> AssetOut:
         """Staff: the file is sent; check it (size, real type) and start processing."""
         asset = await media.complete(staff, asset_id, data.parts if data else None)
-        return to_asset(asset, storage, media.settings)
+        return to_asset(asset, media.storage, media.settings)
 
     @get("/", security=BEARER)
     async def list_assets(
         self,
         staff: NamedDependency[User],
         media: NamedDependency[MediaService],
-        storage: NamedDependency[Storage],
         kind: AssetKind | None = None,
         purpose: AssetPurpose | None = None,
         status: AssetStatus | None = None,
@@ -155,7 +152,7 @@ class MediaController(Controller):
         """Staff: the media library, newest first."""
         items, total = await media.search(kind, purpose, status, limit, offset)
         return Page(
-            items=[to_asset(a, storage, media.settings) for a in items],
+            items=[to_asset(a, media.storage, media.settings) for a in items],
             total=total,
             limit=limit,
             offset=offset,
@@ -167,10 +164,9 @@ class MediaController(Controller):
         staff: NamedDependency[User],
         asset_id: FromPath[uuid.UUID],
         media: NamedDependency[MediaService],
-        storage: NamedDependency[Storage],
     ) -> AssetOut:
         """Staff: an asset's state, what processing found, or why it failed."""
-        return to_asset(await media.get(asset_id), storage, media.settings)
+        return to_asset(await media.get(asset_id), media.storage, media.settings)
 
     @get("/{asset_id:uuid}", security=BEARER)
     async def deliver(

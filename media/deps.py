@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lms.settings import Settings
 from media.public import PublicUrls
 from media.service import MediaService
-from media.storage import Storage, build_storage
+from media.storage import build_storage
 
 
 def media_state(settings: Settings) -> dict[str, Any]:
@@ -20,25 +20,17 @@ def media_state(settings: Settings) -> dict[str, Any]:
     return {"media_storage": storage, "media_public_urls": PublicUrls(storage)}
 
 
-def provide_storage(state: State) -> Storage:
-    storage: Storage = state.media_storage
-    return storage
-
-
 def provide_public_urls(state: State) -> PublicUrls:
     """Public URLs of covers and thumbnails for list endpoints (e.g. the catalogue)."""
     urls: PublicUrls = state.media_public_urls
     return urls
 
 
-def provide_media(
-    db_session: NamedDependency[AsyncSession], storage: NamedDependency[Storage], state: State
-) -> MediaService:
-    return MediaService(db_session, storage, state.settings)
+def provide_media(db_session: NamedDependency[AsyncSession], state: State) -> MediaService:
+    return MediaService(db_session, state.media_storage, state.settings)
 
 
 dependencies = {
-    "storage": Provide(provide_storage, sync_to_thread=False),
     "media": Provide(provide_media, sync_to_thread=False),
     "public_urls": Provide(provide_public_urls, sync_to_thread=False),
 }

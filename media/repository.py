@@ -10,16 +10,11 @@ from typing import Any
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, column, exists, literal, or_, select, table, union_all
-from sqlalchemy.sql.expression import TableClause
+from sqlalchemy import ColumnElement, literal, or_, select, union_all
 
-from courses.models import Course, CourseRun, CourseStatus, Lesson
-from lms.db.base import Base
+from courses.models import Course, CourseModule, CourseRun, CourseStatus, Lesson
+from enrolments.models import SEATED_STATUSES, Enrolment
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
-
-# Enrolment states that let a learner see a course's lesson media. The enrolment domain owns the names;
-# see media/README.md ("Access") for what it has to confirm.
-READING_ENROLMENT_STATUSES = ("active", "completed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +40,6 @@ class Use:
     published: bool
 
 
-def _enrolments() -> TableClause | None:
-    """The enrolments table once its domain declares it (its models module is loaded with the others)."""
-    if "enrolments" not in Base.metadata.tables:
-        return None
-    return table("enrolments", column("user_id"), column("run_id"), column("status"))
-
-
 class AssetRepository(SQLAlchemyAsyncRepository[Asset]):
     model_type = Asset
 
@@ -73,26 +61,36 @@ class AssetRepository(SQLAlchemyAsyncRepository[Asset]):
         stmt = select(Asset).where(Asset.id == asset_id).with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def learner_may_read(self, asset_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        """True when the learner is enrolled in a run of a course that uses the asset (one query).
+    async def learner_may_read(self, asset_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> bool:
+        """True when the learner holds a seat in a run of a course that uses the asset (one query).
 
-        Until the enrolments table exists nobody but staff reads lesson media.
+        Used by a lesson (as its file or captions) of the enrolment's course that has been released, or
+        as the recording of the enrolment's own run. Waitlisted and withdrawn learners see nothing.
         """
-        enrolments = _enrolments()
-        if enrolments is None:
-            return False
-        in_course_lessons = exists().where(
-            Lesson.course_id == CourseRun.course_id,
-            or_(Lesson.asset_id == asset_id, Lesson.captions_asset_id == asset_id),
+        released_lesson = (
+            select(Lesson.id)
+            .join(CourseModule, CourseModule.id == Lesson.module_id)
+            .where(
+                Lesson.course_id == Enrolment.course_id,
+                or_(Lesson.asset_id == asset_id, Lesson.captions_asset_id == asset_id),
+                or_(Lesson.available_from.is_(None), Lesson.available_from <= now),
+                or_(CourseModule.available_from.is_(None), CourseModule.available_from <= now),
+            )
+            .exists()
+        )
+        run_recording = (
+            select(CourseRun.id)
+            .where(CourseRun.id == Enrolment.run_id, CourseRun.recording_asset_id == asset_id)
+            .exists()
         )
         stmt = select(
-            exists()
-            .select_from(enrolments.join(CourseRun, CourseRun.id == enrolments.c.run_id))
+            select(Enrolment.id)
             .where(
-                enrolments.c.user_id == user_id,
-                enrolments.c.status.in_(READING_ENROLMENT_STATUSES),
-                or_(CourseRun.recording_asset_id == asset_id, in_course_lessons),
+                Enrolment.user_id == user_id,
+                Enrolment.status.in_(SEATED_STATUSES),
+                or_(released_lesson, run_recording),
             )
+            .exists()
         )
         return bool((await self.session.execute(stmt)).scalar())
 

@@ -254,7 +254,9 @@ class MediaService:
             return self.storage.public_url(row.bucket, row.object_key), True
         if viewer is None:
             raise NotFound(NOT_FOUND)
-        if viewer.role not in STAFF_ROLES and not await self.assets.learner_may_read(row.id, viewer.id):
+        if viewer.role not in STAFF_ROLES and not await self.assets.learner_may_read(
+            row.id, viewer.id, datetime.now(UTC)
+        ):
             raise NotFound(NOT_FOUND)
         url = await self.storage.presigned_get_url(
             row.bucket,
@@ -274,7 +276,10 @@ class MediaService:
         public = asset.purpose is AssetPurpose.PUBLIC
         may_read = public or (
             viewer is not None
-            and (viewer.role in STAFF_ROLES or await self.assets.learner_may_read(asset.id, viewer.id))
+            and (
+                viewer.role in STAFF_ROLES
+                or await self.assets.learner_may_read(asset.id, viewer.id, datetime.now(UTC))
+            )
         )
         if thumb is None or not may_read:
             raise NotFound("No such thumbnail.")
