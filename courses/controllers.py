@@ -135,11 +135,11 @@ class CatalogueController(Controller):
 
 
 class CalendarController(Controller):
-    path = "/calendar"
+    path = "/"
     tags = ["catalogue"]
     dependencies = {"reader": Provide(provide_reader)}
 
-    @get("/masterclasses.ics", media_type=ICS)
+    @get("/calendar/masterclasses.ics", media_type=ICS)
     async def masterclass_feed(
         self, request: Request[Any, Any, State], reader: NamedDependency[AsyncSession], lang: Lang = None
     ) -> Response[bytes]:
@@ -148,7 +148,7 @@ class CalendarController(Controller):
         text = await service.masterclass_feed(reader, _lang(request, lang), settings.public_url, _now())
         return cached(request, text.encode("utf-8"), ICS)
 
-    @get("/runs/{run_id:uuid}.ics", media_type=ICS)
+    @get("/runs/{run_id:uuid}/calendar.ics", media_type=ICS)
     async def run_calendar(
         self,
         request: Request[Any, Any, State],

@@ -318,7 +318,7 @@ class LessonRepository(SQLAlchemyAsyncRepository[Lesson]):
             .where(Lesson.course_id == course_id)
             .order_by(CourseModule.position, Lesson.position)
         )
-        return [(lesson, module) for lesson, module in (await self.session.execute(stmt)).tuples()]
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
 
     async def in_module(self, module_id: uuid.UUID) -> list[Lesson]:
         stmt = select(Lesson).where(Lesson.module_id == module_id).order_by(Lesson.position)

@@ -1,0 +1,96 @@
+"""Masterclass calendars: RFC 5545 text that calendar apps accept."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from courses.ical import CalendarEvent, calendar, fold
+from lms.accounts.models import Role
+from tests.courses.helpers import API, NOW, Client, add_article, add_module, create_course, iso, run_body
+from tests.support import Factory
+
+
+def _unfold(text: str) -> list[str]:
+    return text.replace("\r\n ", "").split("\r\n")
+
+
+def test_long_lines_are_folded_at_75_octets_without_splitting_characters() -> None:
+    line = "SUMMARY:" + "Intel·ligència artificial generativa per a petites empreses, " * 4
+    folded = fold(line)
+    parts = folded.split("\r\n")
+    assert all(len(p.encode("utf-8")) <= 75 for p in parts)
+    assert all(p.startswith(" ") for p in parts[1:])
+    assert folded.replace("\r\n ", "") == line
+
+
+def test_calendar_text_is_escaped_and_uses_crlf() -> None:
+    event = CalendarEvent(
+        run_id=uuid.UUID("9b2f3a4e-2f6b-4f43-9c1a-0a7a3a0d3a11"),
+        starts_at=datetime(2027, 3, 2, 17, 0, tzinfo=UTC),
+        duration=timedelta(minutes=90),
+        summary="IA, dades; i privacitat",
+        description="Línia 1\nLínia 2 \\ fi",
+        url="https://aula.example/courses/ia",
+        location="Online",
+        timezone="Europe/Madrid",
+        updated_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    text = calendar([event], host="aula.example", name="Masterclasses", now=datetime(2027, 1, 2, tzinfo=UTC))
+    lines = _unfold(text)
+    assert text.endswith("\r\n")
+    assert "\n" not in text.replace("\r\n", "")
+    assert "SUMMARY:IA\\, dades\\; i privacitat" in lines
+    assert "DESCRIPTION:Línia 1\\nLínia 2 \\\\ fi" in lines
+    assert "DTSTART:20270302T170000Z" in lines
+    assert "DTEND:20270302T183000Z" in lines
+    assert "UID:masterclass-9b2f3a4e-2f6b-4f43-9c1a-0a7a3a0d3a11@aula.example" in lines
+
+
+async def test_masterclass_run_calendar_and_feed(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await create_course(
+        client,
+        staff,
+        slug="ia-generativa-per-a-pimes",
+        format="masterclass",
+        title={"ca": "IA generativa per a pimes", "en": "Generative AI for SMEs"},
+        speakers=[{"name": "Laia Soler", "affiliation": "UPC"}],
+    )
+    module = await add_module(client, staff, course["id"])
+    await add_article(client, staff, module)
+    session = NOW + timedelta(days=10)
+    run = await client.post(
+        f"{API}/staff/courses/{course['id']}/runs",
+        json=run_body(
+            live_starts_at=iso(session),
+            live_duration_minutes=90,
+            meeting_url="https://meet.example.org/secret-room",
+        ),
+        headers=staff,
+    )
+    assert run.status_code == 201, run.text
+    run_id = run.json()["id"]
+    draft = await client.get(f"{API}/runs/{run_id}/calendar.ics")
+    assert draft.status_code == 404
+    assert (
+        await client.post(f"{API}/staff/courses/{course['id']}/publish", headers=staff)
+    ).status_code == 200
+
+    first = await client.get(f"{API}/runs/{run_id}/calendar.ics?lang=en")
+    feed = await client.get(f"{API}/calendar/masterclasses.ics")
+
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("text/calendar")
+    lines = _unfold(first.text)
+    assert lines[0] == "BEGIN:VCALENDAR"
+    assert "VERSION:2.0" in lines
+    assert any(line.startswith("PRODID:") for line in lines)
+    assert any(line.startswith("DTSTAMP:") for line in lines)
+    assert f"DTSTART:{session.astimezone(UTC):%Y%m%dT%H%M%SZ}" in lines
+    assert f"DTEND:{(session + timedelta(minutes=90)).astimezone(UTC):%Y%m%dT%H%M%SZ}" in lines
+    assert any(line.startswith("SUMMARY:Generative AI for SMEs") for line in lines)
+    assert "secret-room" not in first.text  # the link is for enrolled learners only
+    uid = next(line for line in lines if line.startswith("UID:"))
+    assert uid in _unfold(feed.text)
+    assert uid in _unfold((await client.get(f"{API}/runs/{run_id}/calendar.ics")).text)  # stable

@@ -1,0 +1,255 @@
+"""The public catalogue: filters, accent-insensitive search, sorting, pagination, caching, one query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courses.models import CourseRun
+from lms.accounts.models import Role
+from tests.courses.helpers import API, NOW, Client, iso, published_course
+from tests.support import Factory
+
+
+@contextmanager
+def counted_queries() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+async def _catalogue(client: Client, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Four published courses and a draft."""
+    made = {
+        "basic": await published_course(
+            client,
+            headers,
+            slug="informatica-basica",
+            title={"ca": "Informàtica bàsica", "es": "Informática básica", "en": "Basic computing"},
+            category="ofimatica",
+            digcomp=[{"code": "1.1", "level": 2}],
+            languages=["ca"],
+        ),
+        "excel": await published_course(
+            client,
+            headers,
+            slug="excel-en-30-minuts",
+            format="instant",
+            title={"es": "Excel en 30 minutos"},
+            category="ofimatica",
+            digcomp=[{"code": "3.1", "level": 3}],
+            languages=["es"],
+        ),
+        "security": await published_course(
+            client,
+            headers,
+            slug="ciberseguretat-per-a-tothom",
+            title={"en": "Cybersecurity for everyone", "ca": "Ciberseguretat per a tothom"},
+            summary={"ca": "Contrasenyes, pesca de dades i còpies de seguretat."},
+            category="seguretat",
+            digcomp=[{"code": "4.1", "level": 3}, {"code": "1.1", "level": 4}],
+            languages=["ca", "en"],
+        ),
+        "future": await published_course(
+            client,
+            headers,
+            slug="programacio-python",
+            title={"ca": "Programació amb Python"},
+            category="programacio",
+            digcomp=[{"code": "3.4", "level": 5}],
+            languages=["ca"],
+        ),
+    }
+    # Enrolment for the Python course opens only next month; it starts in two months.
+    await client.patch(
+        f"{API}/staff/runs/{made['future']['runs'][0]['id']}",
+        json={
+            "starts_at": iso(NOW + timedelta(days=60)),
+            "ends_at": iso(NOW + timedelta(days=90)),
+            "enrolment_opens_at": iso(NOW + timedelta(days=30)),
+            "enrolment_closes_at": iso(NOW + timedelta(days=59)),
+        },
+        headers=headers,
+    )
+    draft = await client.post(
+        f"{API}/staff/courses",
+        json={"slug": "informatica-avancada", "format": "mooc", "title": {"ca": "Informàtica avançada"}},
+        headers=headers,
+    )
+    assert draft.status_code == 201
+    return made
+
+
+def _slugs(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["slug"] for item in response.json()["items"]]
+
+
+async def test_search_ignores_accents_and_case_in_all_languages(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    await _catalogue(client, staff)
+
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "informatica"})) == ["informatica-basica"]
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "INFORMÁTICA"})) == ["informatica-basica"]
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "computing"})) == ["informatica-basica"]
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "copies seguretat"})) == [
+        "ciberseguretat-per-a-tothom"
+    ]
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "minut"})) == ["excel-en-30-minuts"]
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "'&|!:*()"})) != []  # operators are text
+    assert _slugs(await client.get(f"{API}/courses", params={"q": "avancada"})) == []  # drafts are invisible
+
+
+async def test_filters(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    await _catalogue(client, staff)
+
+    def get(**params: Any) -> Any:
+        return client.get(f"{API}/courses", params=params)
+
+    assert _slugs(await get(format="instant")) == ["excel-en-30-minuts"]
+    assert sorted(_slugs(await get(category="ofimatica"))) == ["excel-en-30-minuts", "informatica-basica"]
+    assert sorted(_slugs(await get(competence="1.1"))) == [
+        "ciberseguretat-per-a-tothom",
+        "informatica-basica",
+    ]
+    assert _slugs(await get(competence="1.1", level=4)) == ["ciberseguretat-per-a-tothom"]
+    assert _slugs(await get(level=5)) == ["programacio-python"]
+    assert _slugs(await get(language="en")) == ["ciberseguretat-per-a-tothom"]
+    assert "programacio-python" not in _slugs(await get(open_now="true"))
+    assert len(_slugs(await get(open_now="true"))) == 3
+    window = {
+        "starts_from": (NOW + timedelta(days=50)).date().isoformat(),
+        "starts_to": (NOW + timedelta(days=70)).date().isoformat(),
+    }
+    assert _slugs(await get(**window)) == ["programacio-python"]
+    unknown = await get(competence="7.7")
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "competence"
+    assert (await get(lang="fr")).status_code in (400, 422)
+
+
+async def test_sorting_and_pagination_with_a_total(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    made = await _catalogue(client, staff)
+    await db.execute(
+        update(CourseRun).where(CourseRun.id == made["security"]["runs"][0]["id"]).values(seats_taken=25)
+    )
+    await db.commit()
+
+    newest = _slugs(await client.get(f"{API}/courses", params={"sort": "newest"}))
+    popular = _slugs(await client.get(f"{API}/courses", params={"sort": "popularity"}))
+    soonest = _slugs(await client.get(f"{API}/courses", params={"sort": "start_date"}))
+    page = await client.get(f"{API}/courses", params={"sort": "newest", "limit": 2, "offset": 2})
+    beyond = await client.get(f"{API}/courses", params={"limit": 2, "offset": 40})
+
+    assert newest == [
+        "programacio-python",
+        "ciberseguretat-per-a-tothom",
+        "excel-en-30-minuts",
+        "informatica-basica",
+    ]
+    assert popular[0] == "ciberseguretat-per-a-tothom"
+    assert soonest[-2:] == ["programacio-python", "excel-en-30-minuts"]  # evergreen last
+    assert _slugs(page) == newest[2:]
+    assert page.json()["total"] == 4
+    assert beyond.json() == {"items": [], "total": 4, "limit": 2, "offset": 40}
+    card = next(
+        i for i in (await client.get(f"{API}/courses")).json()["items"] if i["slug"].startswith("cib")
+    )
+    assert card["next_run"]["seats_left"] == 5
+
+
+async def test_language_from_query_or_accept_language_with_fallback(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    await _catalogue(client, staff)
+
+    spanish = await client.get(
+        f"{API}/courses/informatica-basica", headers={"Accept-Language": "es-ES,es;q=0.9"}
+    )
+    english = await client.get(f"{API}/courses/informatica-basica?lang=en", headers={"Accept-Language": "es"})
+    fallback = await client.get(f"{API}/courses/excel-en-30-minuts", headers={"Accept-Language": "en"})
+    catalan_first = await client.get(f"{API}/courses/programacio-python?lang=es")
+
+    assert spanish.json()["title"] == "Informática básica"
+    assert english.json()["title"] == "Basic computing"
+    assert fallback.json()["title"] == "Excel en 30 minutos"  # only Spanish exists
+    assert catalan_first.json()["title"] == "Programació amb Python"
+
+
+async def test_detail_shows_outline_and_runs_but_no_lesson_content(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    await _catalogue(client, staff)
+
+    detail = await client.get(f"{API}/courses/informatica-basica")
+
+    body = detail.json()
+    assert body["outline"][0]["lessons"][0]["title"] == "Benvinguda"
+    assert "article_html" not in detail.text
+    assert "<p>Hola</p>" not in detail.text
+    assert body["runs"][0]["seats_left"] == 30
+    assert body["runs"][0]["enrolment_open"] is True
+    assert (await client.get(f"{API}/courses/informatica-avancada")).status_code == 404
+
+
+async def test_public_reads_answer_304_to_a_matching_etag(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    made = await _catalogue(client, staff)
+
+    first = await client.get(f"{API}/courses?q=informatica")
+    etag = first.headers["etag"]
+    again = await client.get(f"{API}/courses?q=informatica", headers={"If-None-Match": etag})
+    detail = await client.get(f"{API}/courses/informatica-basica")
+    detail_again = await client.get(
+        f"{API}/courses/informatica-basica", headers={"If-None-Match": detail.headers["etag"]}
+    )
+    await client.patch(
+        f"{API}/staff/courses/{made['basic']['id']}", json={"summary": {"ca": "Nou resum"}}, headers=staff
+    )
+    changed = await client.get(
+        f"{API}/courses/informatica-basica", headers={"If-None-Match": detail.headers["etag"]}
+    )
+
+    assert "max-age" in first.headers["cache-control"]
+    assert again.status_code == 304
+    assert again.content == b""
+    assert detail_again.status_code == 304
+    assert changed.status_code == 200
+
+
+async def test_catalogue_list_runs_one_query(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    await _catalogue(client, staff)
+    params = {
+        "q": "informatica",
+        "format": "mooc",
+        "open_now": "true",
+        "competence": "1.1",
+        "sort": "relevance",
+    }
+
+    with counted_queries() as plain:
+        assert (await client.get(f"{API}/courses")).status_code == 200
+    with counted_queries() as filtered:
+        assert (await client.get(f"{API}/courses", params=params)).status_code == 200
+    with counted_queries() as empty_page:
+        assert (await client.get(f"{API}/courses", params={"offset": 100})).status_code == 200
+
+    assert len(plain) == 1, plain
+    assert len(filtered) == 1, filtered
+    assert len(empty_page) == 1, empty_page
