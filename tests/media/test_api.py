@@ -14,7 +14,7 @@ from enrolments.models import Enrolment, EnrolmentStatus
 from lms.accounts.models import Role
 from lms.db.outbox import OutboxMessage
 from lms.db.session import unit_of_work
-from media import service
+from media import service, signing
 from media.models import Asset, AssetStatus
 from tests.media import samples
 from tests.media.conftest import Backend
@@ -75,6 +75,12 @@ async def test_staff_upload_a_cover_and_anyone_gets_it_with_thumbnails(
     assert ticket["method"] == "post"
     assert ticket["asset"]["status"] == "pending"
     assert ticket["fields"]["key"].startswith(f"public/{ticket['asset']['id']}/")
+    # moto does not enforce the policy: read back what was signed
+    policy = signing.decode_policy(ticket["fields"]["policy"])
+    assert (policy.bucket, policy.key) == (backend.settings.bucket_public, ticket["fields"]["key"])
+    assert policy.content_type == "image/png"
+    assert (policy.min_size, policy.max_size) == (len(image), len(image))
+    assert policy.expires_at <= datetime.now(UTC) + timedelta(minutes=15)
     await send_file(backend, ticket, image)
     done = await backend.client.post(ticket["complete_url"], headers=staff)
     assert done.status_code == 200
