@@ -9,14 +9,20 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Router
-from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from courses.controllers import CalendarController, CatalogueController, DigCompController, StaffCourseController
+from certificates.controllers import CertificatesController, MyCertificatesController, VerifyPageController
+from courses.controllers import (
+    CalendarController,
+    CatalogueController,
+    DigCompController,
+    StaffCourseController,
+)
+from enrolments.controllers import CONTROLLERS as ENROLMENT_CONTROLLERS
 from lms.accounts import deps as account_deps
 from lms.accounts.controllers import AuthController, MeController, UsersController
 from lms.accounts.service import AccountDeps
@@ -25,7 +31,8 @@ from lms.db.outbox import PUBLISHER_KEY, Publisher
 from lms.db.session import create_engine, create_sessionmaker, provide_db_session
 from lms.errors import exception_handlers
 from lms.health import Check, HealthController, database_check
-from lms.observability import Metrics, ObservabilityMiddleware, configure_logging, metrics_endpoint
+from lms.middleware import EdgeMiddleware
+from lms.observability import Metrics, configure_logging, metrics_endpoint
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from lms.settings import Settings
 from media.controllers import MediaController
@@ -110,6 +117,9 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             CalendarController,
             DigCompController,
             StaffCourseController,
+            CertificatesController,
+            MyCertificatesController,
+            *ENROLMENT_CONTROLLERS,
         ],
     )
     openapi = OpenAPIConfig(
@@ -125,22 +135,17 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             }
         ),
     )
-    cors = (
-        CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False)
-        if settings.cors_origins
-        else None
-    )
     app = Litestar(
-        route_handlers=[api, HealthController, metrics_endpoint, FilesController],
+        route_handlers=[api, HealthController, metrics_endpoint, FilesController, VerifyPageController],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
         state=state,
         openapi_config=openapi,
-        cors_config=cors,
         request_max_body_size=settings.max_request_body,
         debug=False,
+        logging_config=None,  # ours (configure_logging above); Litestar's default would replace it
     )
     # Outside the router, so unmatched routes (404, 405) get a request id, a metric and a log line too.
-    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics, settings.access_log)
+    app.asgi_handler = EdgeMiddleware(app.asgi_handler, metrics, settings.access_log, settings.cors_origins)
     return app

@@ -1,4 +1,4 @@
-"""Structured logs carrying a request id, Prometheus metrics, and the middleware that feeds both."""
+"""Structured logs carrying a request id, and the Prometheus metrics of the API."""
 
 from __future__ import annotations
 
@@ -6,21 +6,15 @@ import contextvars
 import json
 import logging
 import sys
-import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_logger = logging.getLogger("lms.access")
-REQUEST_ID_HEADER = b"x-request-id"
-MAX_INCOMING_REQUEST_ID = 64  # longer ids from clients are replaced, so logs cannot be flooded through them
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,61 +79,6 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _route_of(scope: Scope) -> str:
-    # The template, not the concrete path, so metrics do not grow a series per id.
-    template = scope.get("path_template")
-    return str(template) if template else "unmatched"
-
-
-class ObservabilityMiddleware:
-    """Gives each request an id (echoed as X-Request-ID), counts and times it, and logs one access line."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.access_log = access_log
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), None)
-        request_id = (
-            incoming.decode("latin-1")
-            if incoming and len(incoming) <= MAX_INCOMING_REQUEST_ID and incoming.isascii()
-            else uuid.uuid4().hex
-        )
-        token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
-        start = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - start
-            route = _route_of(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
-            if self.access_log:
-                access_logger.info(
-                    "%s %s %d",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={"fields": {"status": status, "ms": round(elapsed * 1000, 2), "route": route}},
-                )
-            request_id_var.reset(token)
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False)

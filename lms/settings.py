@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
-    access_log: bool = True
+    access_log: bool = False  # one JSON line per request; usually the reverse proxy keeps these
 
     org_name: str = "Aula"
 
@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     media_pending_max_age: int = Field(default=24 * 3600, ge=60)  # unfinished uploads are swept after
     media_thumbnail_widths: Annotated[list[int], NoDecode] = Field(default=[320, 960])
     media_ffprobe: str = "ffprobe"
+
+    # enrolments: when a video, a masterclass's live session or its recording counts as done
+    enrolment_video_complete_ratio: float = Field(default=0.9, gt=0, le=1)  # of the video's duration
+    enrolment_attendance_ratio: float = Field(default=0.75, gt=0, le=1)  # of the live session's minutes
+    enrolment_clock_skew: int = Field(default=120, ge=0, le=3600)  # seconds a client clock may run ahead
 
     @field_validator("cors_origins", mode="before")
     @classmethod

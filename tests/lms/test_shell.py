@@ -50,8 +50,17 @@ async def test_cors_allows_configured_origins_only(settings: Settings) -> None:
             "/api/v1/auth/login",
             headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
         )
+        actual = await client.post(
+            "/api/v1/auth/login",
+            json={"email": "a@example.org", "password": "whatever-long"},
+            headers={"origin": "https://cibernarium.example"},
+        )
+    assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == "https://cibernarium.example"
+    assert "authorization" in allowed.headers["access-control-allow-headers"]
     assert "access-control-allow-origin" not in other.headers
+    assert actual.headers["access-control-allow-origin"] == "https://cibernarium.example"
+    assert "x-request-id" in actual.headers["access-control-expose-headers"]
 
 
 def production(**values: object) -> Settings:

@@ -1,0 +1,39 @@
+"""Aula's full middleware stack vs. a bare Litestar app serving the same JSON (target: >= 0.85x req/s).
+
+    .venv/bin/python -m bench.app_overhead [--seconds 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.harness import best_of, report, serve, wrk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    aula_runs, bare_runs = [], []
+    with serve("bench.apps:aula") as aula_url, serve("bench.apps:bare") as bare_url:
+        for url in (aula_url, bare_url):  # warm-up
+            wrk(f"{url}/health/live", seconds=2)
+        for _ in range(args.rounds):  # interleaved, so drift affects both sides alike
+            aula_runs.append(wrk(f"{aula_url}/health/live", seconds=args.seconds))
+            bare_runs.append(wrk(f"{bare_url}/health/live", seconds=args.seconds))
+    aula, bare = best_of(aula_runs), best_of(bare_runs)
+    ratio = aula.requests_per_second / bare.requests_per_second
+    report(
+        "app_overhead",
+        {
+            "aula (full middleware)": aula,
+            "bare litestar": bare,
+            "ratio req/s (target >= 0.85)": ratio,
+            "verdict": "meets target" if ratio >= 0.85 else "BELOW target",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
