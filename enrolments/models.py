@@ -68,7 +68,9 @@ class Enrolment(UUIDPrimaryKey, Timestamps, Base):
             unique=True,
             postgresql_where="status <> 'withdrawn'",
         ),
-        Index("ix_enrolments_waitlist", "run_id", "waitlist_ticket", postgresql_where="status = 'waitlisted'"),
+        Index(
+            "ix_enrolments_waitlist", "run_id", "waitlist_ticket", postgresql_where="status = 'waitlisted'"
+        ),
         Index("ix_enrolments_user_id_created_at", "user_id", "created_at"),
         Index("ix_enrolments_course_id_user_id", "course_id", "user_id"),
         CheckConstraint("status <> 'waitlisted' OR waitlist_ticket IS NOT NULL", name="waitlist_has_ticket"),
@@ -79,13 +81,16 @@ class Enrolment(UUIDPrimaryKey, Timestamps, Base):
         ),
         CheckConstraint("progress_percent BETWEEN 0 AND 100", name="progress_percent_range"),
         CheckConstraint(
-            "attendance_minutes_marked IS NULL OR attendance_minutes_marked >= 0", name="marked_minutes_positive"
+            "attendance_minutes_marked IS NULL OR attendance_minutes_marked >= 0",
+            name="marked_minutes_positive",
         ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course_runs.id", ondelete="RESTRICT"))
-    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"))
+    # A run staff may delete (nobody seated) takes its withdrawn history with it; certificates still
+    # refuse the deletion of an enrolment they were issued for.
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course_runs.id", ondelete="CASCADE"))
+    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     status: Mapped[EnrolmentStatus] = mapped_column(_enum(EnrolmentStatus, "enrolment_status"))
     waitlist_ticket: Mapped[int | None] = mapped_column(BigInteger)
     enrolled_at: Mapped[datetime | None]
@@ -115,7 +120,9 @@ class LessonProgress(Base):
     enrolment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("enrolments.id", ondelete="CASCADE"), primary_key=True
     )
-    lesson_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True)
+    lesson_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True
+    )
     opened_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime | None]

@@ -31,6 +31,7 @@ TASK_MODULES = (
     "lms.accounts.tasks",
     "media.tasks",
     "certificates.tasks",
+    "enrolments.tasks",
 )
 RETRY_BACKOFF_CAP = 600  # seconds: a failing task is retried at most every ten minutes
 

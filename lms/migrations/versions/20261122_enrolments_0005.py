@@ -48,10 +48,10 @@ def upgrade() -> None:
     sa.CheckConstraint("status <> 'waitlisted' OR waitlist_ticket IS NOT NULL", name=op.f('ck_enrolments_waitlist_has_ticket')),
     sa.CheckConstraint('attendance_minutes_marked IS NULL OR attendance_minutes_marked >= 0', name=op.f('ck_enrolments_marked_minutes_positive')),
     sa.CheckConstraint('progress_percent BETWEEN 0 AND 100', name=op.f('ck_enrolments_progress_percent_range')),
-    sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_enrolments_course_id_courses'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_enrolments_course_id_courses'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['enrolled_by'], ['users.id'], name=op.f('fk_enrolments_enrolled_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['resume_lesson_id'], ['lessons.id'], name=op.f('fk_enrolments_resume_lesson_id_lessons'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['run_id'], ['course_runs.id'], name=op.f('fk_enrolments_run_id_course_runs'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['run_id'], ['course_runs.id'], name=op.f('fk_enrolments_run_id_course_runs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_enrolments_user_id_users'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolments'))
     )

@@ -1,0 +1,356 @@
+"""Progress: validating and ingesting event batches, grading quizzes, and recording completion once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from certificates.service import owe_certificate
+from courses.models import CourseFormat, CourseStatus, LessonKind
+from courses.service import QuizKey, quiz_answer_key
+from enrolments import schemas as s
+from enrolments.models import EnrolmentStatus, EventType, QuizAttempt
+from enrolments.repository import (
+    EnrolmentRepository,
+    OutlineLesson,
+    ProgressRepository,
+    ProgressTarget,
+    progress_target,
+)
+from enrolments.rules import (
+    SELF_COMPLETED_KINDS,
+    CompletionRule,
+    LessonFacts,
+    ProgressFacts,
+    evaluate,
+)
+from lms.errors import Conflict, NotFound, ValidationFailed
+from lms.settings import Settings
+
+DURATION_TOLERANCE = 1.0  # seconds: players report the last frame a little past the nominal duration
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _released(lesson: OutlineLesson, now: datetime) -> bool:
+    return lesson.released_from is None or lesson.released_from <= now
+
+
+def grade(key: QuizKey, answers: Sequence[s.Answer]) -> int:
+    """Percentage of questions answered exactly right (all correct options, nothing else)."""
+    if not key.questions:
+        return 0
+    chosen = {a.question_id: frozenset(a.option_ids) for a in answers}
+    right = sum(1 for q in key.questions if chosen.get(q.id) == q.correct_option_ids)
+    return round(100 * right / len(key.questions))
+
+
+class ProgressService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.enrolments = EnrolmentRepository(session=session, auto_commit=False, auto_refresh=False)
+        self.progress = ProgressRepository(session)
+
+    async def _target(self, enrolment_id: uuid.UUID, user_id: uuid.UUID | None) -> ProgressTarget:
+        target = await progress_target(self.session, enrolment_id, user_id)
+        if target is not None and target.course_status != CourseStatus.DRAFT:
+            return target
+        if target is None:
+            conditions = [self.enrolments.model_type.id == enrolment_id]
+            if user_id is not None:
+                conditions.append(self.enrolments.model_type.user_id == user_id)
+            other = await self.enrolments.get_one_or_none(*conditions)
+            if other is not None and other.status is EnrolmentStatus.WAITLISTED:
+                raise Conflict("You are on the waiting list; progress counts once you have a seat.")
+            if other is not None and other.status is EnrolmentStatus.WITHDRAWN:
+                raise Conflict("This enrolment was withdrawn.")
+        raise NotFound("No such enrolment.")
+
+    def _validate(
+        self,
+        target: ProgressTarget,
+        events: Sequence[s.Event],
+        lessons: dict[uuid.UUID, OutlineLesson],
+        keys: dict[uuid.UUID, QuizKey],
+        now: datetime,
+    ) -> None:
+        latest = now + timedelta(seconds=self.settings.enrolment_clock_skew)
+        for i, event in enumerate(events):
+            where = f"events[{i}]"
+            if event.at > latest:
+                raise ValidationFailed.on(f"{where}.at", "is in the future")
+            if isinstance(event, s.Attendance):
+                if target.format != CourseFormat.MASTERCLASS:
+                    raise ValidationFailed.on(
+                        f"{where}.type", "attendance is recorded for masterclasses only"
+                    )
+                if event.left_at <= event.at:
+                    raise ValidationFailed.on(f"{where}.left_at", "must be after the join time (at)")
+                if event.left_at > latest:
+                    raise ValidationFailed.on(f"{where}.left_at", "is in the future")
+                if event.lesson_id is None:
+                    continue
+            lesson = lessons.get(event.lesson_id) if event.lesson_id else None
+            if lesson is None:
+                raise ValidationFailed.on(f"{where}.lesson_id", "is not a lesson of this course")
+            if not _released(lesson, now):
+                raise ValidationFailed.on(f"{where}.lesson_id", "is not released yet")
+            if isinstance(event, s.LessonCompleted) and lesson.kind not in SELF_COMPLETED_KINDS:
+                raise ValidationFailed.on(
+                    f"{where}.type", f"a {lesson.kind.value} lesson completes by what the server measures"
+                )
+            if isinstance(event, s.VideoWatched):
+                self._check_interval(where, event, lesson)
+            if isinstance(event, s.QuizAttemptEvent):
+                self._check_answers(where, event, lesson, keys.get(lesson.id))
+
+    @staticmethod
+    def _check_interval(where: str, event: s.VideoWatched, lesson: OutlineLesson) -> None:
+        if lesson.kind is not LessonKind.VIDEO:
+            raise ValidationFailed.on(f"{where}.type", "video intervals are for video lessons")
+        if event.to_second <= event.from_second:
+            raise ValidationFailed.on(f"{where}.to_second", "must be after from_second")
+        duration = lesson.video_duration_seconds
+        if duration is not None and event.to_second > duration + DURATION_TOLERANCE:
+            raise ValidationFailed.on(f"{where}.to_second", f"is beyond the video's duration ({duration} s)")
+
+    @staticmethod
+    def _check_answers(
+        where: str, event: s.QuizAttemptEvent, lesson: OutlineLesson, key: QuizKey | None
+    ) -> None:
+        if lesson.kind is not LessonKind.QUIZ or key is None:
+            raise ValidationFailed.on(f"{where}.type", "quiz attempts are for quiz lessons")
+        questions = {q.id: q for q in key.questions}
+        seen: set[uuid.UUID] = set()
+        for j, answer in enumerate(event.answers):
+            field = f"{where}.answers[{j}]"
+            question = questions.get(answer.question_id)
+            if question is None:
+                raise ValidationFailed.on(f"{field}.question_id", "is not a question of this quiz")
+            if answer.question_id in seen:
+                raise ValidationFailed.on(f"{field}.question_id", "is answered twice")
+            seen.add(answer.question_id)
+            for option in answer.option_ids:
+                if option not in question.option_ids:
+                    raise ValidationFailed.on(f"{field}.option_ids", f"{option} is not one of the options")
+            if question.kind.value != "multiple" and len(answer.option_ids) > 1:
+                raise ValidationFailed.on(f"{field}.option_ids", "this question takes one answer")
+
+    async def ingest(
+        self, user_id: uuid.UUID, enrolment_id: uuid.UUID, batch: s.ProgressBatch
+    ) -> s.ProgressAccepted:
+        """Apply a batch of events once: retried ids change nothing; completion is recorded when reached."""
+        now = utcnow()
+        target = await self._target(enrolment_id, user_id)
+        outline = await self.enrolments.outline(target.enrolment.course_id)
+        lessons = {lesson.id: lesson for lesson in outline}
+        quiz_ids = {e.lesson_id for e in batch.events if isinstance(e, s.QuizAttemptEvent)}
+        keys: dict[uuid.UUID, QuizKey] = {}
+        for lesson_id in quiz_ids:
+            if lesson_id in lessons:
+                key = await quiz_answer_key(self.session, lesson_id)
+                if key is not None:
+                    keys[lesson_id] = key
+        self._validate(target, batch.events, lessons, keys, now)
+
+        new = await self._insert(enrolment_id, batch.events)
+        new_ids = {client_id for client_id, _ in new}
+        videos = {e.lesson_id for e in batch.events if isinstance(e, s.VideoWatched) and e.id in new_ids}
+        if videos:
+            await self.progress.update_video_coverage(
+                enrolment_id, sorted(videos), self.settings.enrolment_video_complete_ratio
+            )
+        results = await self._grade(enrolment_id, batch.events, new_ids, lessons, keys, now)
+        status, percent, completed_at = await self.settle(target, outline, now)
+        return s.ProgressAccepted(
+            accepted=len(new_ids),
+            duplicates=len({e.id for e in batch.events}) - len(new_ids),
+            status=status,
+            progress_percent=percent,
+            completed_at=completed_at,
+            quiz_results=results,
+        )
+
+    async def _insert(self, enrolment_id: uuid.UUID, events: Sequence[s.Event]) -> list[tuple[str, str]]:
+        client_ids: list[str] = []
+        types: list[str] = []
+        lesson_ids: list[uuid.UUID | None] = []
+        occurred: list[datetime] = []
+        ended: list[datetime | None] = []
+        froms: list[float | None] = []
+        tos: list[float | None] = []
+        for e in events:
+            client_ids.append(e.id)
+            types.append(EVENT_TYPES[type(e)])
+            lesson_ids.append(e.lesson_id)
+            occurred.append(e.at)
+            ended.append(e.left_at if isinstance(e, s.Attendance) else None)
+            froms.append(e.from_second if isinstance(e, s.VideoWatched) else None)
+            tos.append(e.to_second if isinstance(e, s.VideoWatched) else None)
+        return await self.progress.ingest(
+            enrolment_id,
+            client_ids=client_ids,
+            types=types,
+            lesson_ids=lesson_ids,
+            occurred=occurred,
+            ended=ended,
+            froms=froms,
+            tos=tos,
+        )
+
+    async def _grade(
+        self,
+        enrolment_id: uuid.UUID,
+        events: Sequence[s.Event],
+        new_ids: set[str],
+        lessons: dict[uuid.UUID, OutlineLesson],
+        keys: dict[uuid.UUID, QuizKey],
+        now: datetime,
+    ) -> list[s.QuizResult]:
+        """Grade the new attempts; answer a retried attempt with the result it got the first time."""
+        quiz_events = [e for e in events if isinstance(e, s.QuizAttemptEvent)]
+        if not quiz_events:
+            return []
+        results: dict[str, s.QuizResult] = {}
+        for event in quiz_events:
+            if event.id not in new_ids or event.id in results:
+                continue
+            key = keys[event.lesson_id]
+            number = await self.progress.use_attempt(
+                enrolment_id, event.lesson_id, key.max_attempts, event.at
+            )
+            if number is None:
+                raise Conflict(
+                    "No attempts are left for this quiz.", extra={"lesson_id": str(event.lesson_id)}
+                )
+            score = grade(key, event.answers)
+            attempt = QuizAttempt(
+                id=uuid.uuid4(),
+                enrolment_id=enrolment_id,
+                lesson_id=event.lesson_id,
+                client_id=event.id,
+                attempt=number,
+                answers={str(a.question_id): [str(o) for o in a.option_ids] for a in event.answers},
+                score=score,
+                passed=score >= key.pass_mark,
+                submitted_at=min(event.at, now),
+            )
+            await self.progress.record_attempt(attempt)
+            results[event.id] = self._result(attempt, key.max_attempts, number)
+        retried = [e.id for e in quiz_events if e.id not in new_ids]
+        if retried:
+            used = await self.progress.attempts_used(enrolment_id, list({e.lesson_id for e in quiz_events}))
+            for attempt in await self.progress.attempts_by_client_id(enrolment_id, retried):
+                max_attempts = (
+                    lessons[attempt.lesson_id].max_attempts if attempt.lesson_id in lessons else None
+                )
+                results[attempt.client_id] = self._result(
+                    attempt, max_attempts, used.get(attempt.lesson_id, 0)
+                )
+        return [results[e.id] for e in quiz_events if e.id in results]
+
+    @staticmethod
+    def _result(attempt: QuizAttempt, max_attempts: int | None, used: int) -> s.QuizResult:
+        return s.QuizResult(
+            event_id=attempt.client_id,
+            lesson_id=attempt.lesson_id,
+            attempt=attempt.attempt,
+            score=attempt.score,
+            passed=attempt.passed,
+            attempts_left=None if max_attempts is None else max(0, max_attempts - used),
+        )
+
+    async def settle(
+        self, target: ProgressTarget, outline: Sequence[OutlineLesson], now: datetime
+    ) -> tuple[EnrolmentStatus, int, datetime | None]:
+        """Recompute the enrolment's percentage and resume point; record the completion once, when met."""
+        enrolment = target.enrolment
+        progress = await self.enrolments.lesson_progress(enrolment.id)
+        facts = {
+            lesson_id: ProgressFacts(
+                completed=p.completed_at is not None,
+                passed=p.passed_at is not None,
+                attempted=p.attempts_used > 0,
+                touched_at=p.last_event_at,
+            )
+            for lesson_id, p in progress.items()
+        }
+        lessons = [LessonFacts(x.id, x.kind, x.required, _released(x, now)) for x in outline]
+        rule = CompletionRule(
+            format=CourseFormat(target.format),
+            min_required_percent=target.min_required_percent,
+            requires_quizzes_passed=target.requires_quizzes_passed,
+            requires_attendance=target.requires_attendance,
+            attendance_ratio=self.settings.enrolment_attendance_ratio,
+        )
+        attended: float | None = None
+        if rule.format is CourseFormat.MASTERCLASS:
+            attended = await self._attended_minutes(target)
+        outcome = evaluate(
+            rule, lessons, facts, attended_minutes=attended, live_minutes=target.live_duration_minutes
+        )
+        if enrolment.status is EnrolmentStatus.COMPLETED:
+            await self.progress.set_summary(
+                enrolment.id, percent=100, resume_lesson_id=outcome.resume_lesson_id
+            )
+            return enrolment.status, 100, enrolment.completed_at
+        await self.progress.set_summary(
+            enrolment.id, percent=outcome.percent, resume_lesson_id=outcome.resume_lesson_id
+        )
+        if not outcome.complete:
+            return enrolment.status, outcome.percent, None
+        completed_at = await self.progress.mark_completed(enrolment.id, now)
+        if completed_at is None:  # recorded by an earlier batch
+            return EnrolmentStatus.COMPLETED, 100, enrolment.completed_at
+        if target.certificates_enabled:
+            await owe_certificate(
+                self.session,
+                enrolment_id=enrolment.id,
+                user_id=enrolment.user_id,
+                course_id=enrolment.course_id,
+                run_id=enrolment.run_id,
+                completed_at=completed_at,
+            )
+        return EnrolmentStatus.COMPLETED, 100, completed_at
+
+    async def _attended_minutes(self, target: ProgressTarget) -> float | None:
+        if target.enrolment.attendance_minutes_marked is not None:
+            return float(target.enrolment.attendance_minutes_marked)  # staff marking wins
+        if target.live_starts_at is None or not target.live_duration_minutes:
+            return None
+        ends = target.live_starts_at + timedelta(minutes=target.live_duration_minutes)
+        return await self.progress.attended_minutes(target.enrolment.id, target.live_starts_at, ends)
+
+    async def mark_attendance(self, enrolment_id: uuid.UUID, minutes: int | None) -> s.ProgressAccepted:
+        """Staff record the minutes a learner attended (None: go back to the measured join/leave times)."""
+        now = utcnow()
+        target = await self._target(enrolment_id, None)
+        if target.format != CourseFormat.MASTERCLASS:
+            raise Conflict("Attendance is recorded for masterclasses only.")
+        target.enrolment.attendance_minutes_marked = minutes
+        await self.session.flush()
+        outline = await self.enrolments.outline(target.enrolment.course_id)
+        status, percent, completed_at = await self.settle(target, outline, now)
+        return s.ProgressAccepted(
+            accepted=0,
+            duplicates=0,
+            status=status,
+            progress_percent=percent,
+            completed_at=completed_at,
+            quiz_results=[],
+        )
+
+
+EVENT_TYPES: dict[type[s.Event], str] = {
+    s.LessonOpened: EventType.LESSON_OPENED.value,
+    s.LessonCompleted: EventType.LESSON_COMPLETED.value,
+    s.VideoWatched: EventType.VIDEO_WATCHED.value,
+    s.QuizAttemptEvent: EventType.QUIZ_ATTEMPT.value,
+    s.Attendance: EventType.ATTENDANCE.value,
+}

@@ -1,0 +1,709 @@
+"""Queries on enrolments and progress, and the reads they need of the catalogue's tables.
+
+The hot paths (taking a seat, ingesting a progress batch) are single set-based statements; the database
+enforces capacity and uniqueness, so nothing here counts in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import (
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from certificates.models import Certificate
+from courses.models import Course, CourseModule, CourseRun, Lesson, LessonKind
+from enrolments.models import (
+    ACTIVE_STATUSES,
+    SEATED_STATUSES,
+    WAITLIST_TICKETS,
+    Enrolment,
+    EnrolmentStatus,
+    LessonProgress,
+    QuizAttempt,
+)
+from lms.accounts.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class RunForEnrolment:
+    """What deciding an enrolment needs of a run, its course and the learner's live enrolment."""
+
+    run_id: uuid.UUID
+    course_id: uuid.UUID
+    course_status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+    existing_id: uuid.UUID | None
+    withdrawn_id: uuid.UUID | None  # the learner's latest withdrawn enrolment in this run
+
+
+@dataclass(frozen=True, slots=True)
+class OutlineLesson:
+    """A lesson as progress and views need it (narrow: no article bodies, no quiz data)."""
+
+    id: uuid.UUID
+    module_id: uuid.UUID
+    kind: LessonKind
+    title: dict[str, str]
+    required: bool
+    video_duration_seconds: int | None
+    pass_mark: int | None
+    max_attempts: int | None
+    released_from: datetime | None  # the later of the lesson's and its module's release
+
+
+def _released_from() -> Any:
+    # greatest() ignores NULLs in PostgreSQL: the later of two release dates, or the one that is set.
+    return func.greatest(Lesson.available_from, CourseModule.available_from)
+
+
+def waitlist_position() -> Any:
+    """1-based place in line of the enrolment row in scope (a correlated count on the partial index)."""
+    ahead = Enrolment.__table__.alias("ahead")
+    return case(
+        (
+            Enrolment.status == EnrolmentStatus.WAITLISTED,
+            select(func.count())
+            .where(
+                ahead.c.run_id == Enrolment.run_id,
+                ahead.c.status == EnrolmentStatus.WAITLISTED,
+                ahead.c.waitlist_ticket <= Enrolment.waitlist_ticket,
+            )
+            .scalar_subquery(),
+        ),
+        else_=None,
+    )
+
+
+class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
+    model_type = Enrolment
+
+    # ------------------------------------------------------------ enrolment and the waitlist
+
+    async def run_for_enrolment(self, run_id: uuid.UUID, user_id: uuid.UUID) -> RunForEnrolment | None:
+        """The run, its course's status and the learner's live and last withdrawn enrolment (one query)."""
+        live = (
+            select(Enrolment.id)
+            .where(
+                Enrolment.run_id == CourseRun.id,
+                Enrolment.user_id == user_id,
+                Enrolment.status != EnrolmentStatus.WITHDRAWN,
+            )
+            .scalar_subquery()
+        )
+        withdrawn = (
+            select(Enrolment.id)
+            .where(
+                Enrolment.run_id == CourseRun.id,
+                Enrolment.user_id == user_id,
+                Enrolment.status == EnrolmentStatus.WITHDRAWN,
+            )
+            .order_by(Enrolment.withdrawn_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                CourseRun.id,
+                CourseRun.course_id,
+                Course.status,
+                CourseRun.starts_at,
+                CourseRun.ends_at,
+                CourseRun.enrolment_opens_at,
+                CourseRun.enrolment_closes_at,
+                live,
+                withdrawn,
+            )
+            .join(Course, Course.id == CourseRun.course_id)
+            .where(CourseRun.id == run_id)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return RunForEnrolment(*row) if row is not None else None
+
+    async def take_seat(self, run_id: uuid.UUID) -> bool:
+        """Take one seat if the run has one free: one conditional UPDATE, so capacity is never exceeded."""
+        stmt = (
+            update(CourseRun)
+            .where(
+                CourseRun.id == run_id,
+                or_(CourseRun.capacity.is_(None), CourseRun.seats_taken < CourseRun.capacity),
+            )
+            .values(seats_taken=CourseRun.seats_taken + 1)
+            .returning(CourseRun.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def lock_run(self, run_id: uuid.UUID) -> None:
+        """Lock the run row: seat releases and joining the waitlist are decided under this lock."""
+        await self.session.execute(select(CourseRun.id).where(CourseRun.id == run_id).with_for_update())
+
+    async def release_seat(self, run_id: uuid.UUID) -> None:
+        stmt = (
+            update(CourseRun)
+            .where(CourseRun.id == run_id, CourseRun.seats_taken > 0)
+            .values(seats_taken=CourseRun.seats_taken - 1)
+        )
+        await self.session.execute(stmt)
+
+    async def insert_live(self, values: dict[str, Any]) -> Enrolment | None:
+        """Insert a live enrolment unless the learner already has one in the run (then None)."""
+        stmt = (
+            insert(Enrolment)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=[Enrolment.run_id, Enrolment.user_id],
+                # Literal, not a bound parameter: PostgreSQL matches it to the partial index's predicate.
+                index_where=text("status <> 'withdrawn'"),
+            )
+            .returning(Enrolment)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def next_ticket(self) -> int:
+        return int((await self.session.execute(select(WAITLIST_TICKETS.next_value()))).scalar_one())
+
+    async def live_in_run(self, run_id: uuid.UUID, user_id: uuid.UUID) -> Enrolment | None:
+        stmt = select(Enrolment).where(
+            Enrolment.run_id == run_id,
+            Enrolment.user_id == user_id,
+            Enrolment.status != EnrolmentStatus.WITHDRAWN,
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def locked(self, enrolment_id: uuid.UUID, user_id: uuid.UUID | None = None) -> Enrolment | None:
+        stmt = select(Enrolment).where(Enrolment.id == enrolment_id).with_for_update()
+        if user_id is not None:
+            stmt = stmt.where(Enrolment.user_id == user_id)
+        return (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+
+    async def waitlist_head(self, run_id: uuid.UUID) -> Enrolment | None:
+        """The first in line, locked; a row another transaction holds is skipped rather than waited for."""
+        stmt = (
+            select(Enrolment)
+            .where(Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.WAITLISTED)
+            .order_by(Enrolment.waitlist_ticket)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def position(self, enrolment: Enrolment) -> int | None:
+        if enrolment.status is not EnrolmentStatus.WAITLISTED:
+            return None
+        stmt = select(func.count()).where(
+            Enrolment.run_id == enrolment.run_id,
+            Enrolment.status == EnrolmentStatus.WAITLISTED,
+            Enrolment.waitlist_ticket <= enrolment.waitlist_ticket,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def carry_progress(self, source_id: uuid.UUID, target_id: uuid.UUID) -> None:
+        """Copy lesson progress (and quiz attempts used) from a withdrawn enrolment to its successor."""
+        columns = [c.name for c in LessonProgress.__table__.columns if c.name not in {"enrolment_id"}]
+        source = select(
+            literal_column(f"'{target_id}'::uuid"), *[LessonProgress.__table__.c[c] for c in columns]
+        ).where(LessonProgress.enrolment_id == source_id)
+        stmt = insert(LessonProgress).from_select(["enrolment_id", *columns], source)
+        await self.session.execute(stmt)
+
+    async def users_by_email(self, emails: Sequence[str]) -> dict[str, uuid.UUID]:
+        if not emails:
+            return {}
+        stmt = select(User.email, User.id).where(User.email.in_(set(emails)), User.is_active.is_(True))
+        return dict((await self.session.execute(stmt)).tuples().all())
+
+    async def user_for_mail(self, enrolment_id: uuid.UUID) -> Any:
+        """Who to write to about an enrolment, and what about: one query for the e-mail tasks."""
+        stmt = (
+            select(
+                Enrolment.status,
+                Enrolment.user_id,
+                User.email,
+                User.full_name,
+                User.preferred_language,
+                User.is_active,
+                Course.title,
+                Course.slug,
+                CourseRun.starts_at,
+                CourseRun.timezone,
+                waitlist_position().label("waitlist_position"),
+            )
+            .join(User, User.id == Enrolment.user_id)
+            .join(CourseRun, CourseRun.id == Enrolment.run_id)
+            .join(Course, Course.id == Enrolment.course_id)
+            .where(Enrolment.id == enrolment_id)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    # ------------------------------------------------------------ learner views
+
+    async def mine(self, user_id: uuid.UUID, include_withdrawn: bool) -> list[Any]:
+        """The learner's enrolments with run, course, resume lesson and certificate: one query."""
+        conditions = [Enrolment.user_id == user_id]
+        if not include_withdrawn:
+            conditions.append(Enrolment.status != EnrolmentStatus.WITHDRAWN)
+        stmt = (
+            select(
+                Enrolment.id,
+                Enrolment.status,
+                waitlist_position().label("waitlist_position"),
+                Enrolment.run_id,
+                CourseRun.starts_at,
+                CourseRun.ends_at,
+                Course.id.label("course_id"),
+                Course.slug,
+                Course.title,
+                Course.format,
+                Enrolment.progress_percent,
+                Enrolment.last_activity_at,
+                Enrolment.completed_at,
+                Lesson.id.label("resume_id"),
+                Lesson.title.label("resume_title"),
+                Lesson.kind.label("resume_kind"),
+                Certificate.status.label("certificate_status"),
+                Certificate.code.label("certificate_code"),
+                Certificate.issued_at.label("certificate_issued_at"),
+            )
+            .join(CourseRun, CourseRun.id == Enrolment.run_id)
+            .join(Course, Course.id == Enrolment.course_id)
+            .outerjoin(Lesson, Lesson.id == Enrolment.resume_lesson_id)
+            .outerjoin(Certificate, Certificate.enrolment_id == Enrolment.id)
+            .where(*conditions)
+            .order_by(Enrolment.created_at.desc())
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def detail_header(self, enrolment_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+        stmt = (
+            select(
+                Enrolment,
+                waitlist_position().label("waitlist_position"),
+                Course.slug,
+                Course.title,
+                Course.format,
+                CourseRun.live_starts_at,
+                CourseRun.live_duration_minutes,
+                CourseRun.meeting_url,
+                CourseRun.venue,
+                Certificate.status.label("certificate_status"),
+                Certificate.code.label("certificate_code"),
+                Certificate.issued_at.label("certificate_issued_at"),
+            )
+            .join(CourseRun, CourseRun.id == Enrolment.run_id)
+            .join(Course, Course.id == Enrolment.course_id)
+            .outerjoin(Certificate, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.id == enrolment_id, Enrolment.user_id == user_id)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def lesson_progress(self, enrolment_id: uuid.UUID) -> dict[uuid.UUID, LessonProgress]:
+        stmt = (
+            select(LessonProgress)
+            .where(LessonProgress.enrolment_id == enrolment_id)
+            .execution_options(populate_existing=True)
+        )
+        return {p.lesson_id: p for p in (await self.session.execute(stmt)).scalars()}
+
+    async def outline(self, course_id: uuid.UUID) -> list[OutlineLesson]:
+        """A course's lessons in outline order, narrow, in one query."""
+        stmt = (
+            select(
+                Lesson.id,
+                Lesson.module_id,
+                Lesson.kind,
+                Lesson.title,
+                Lesson.required,
+                Lesson.video_duration_seconds,
+                Lesson.pass_mark,
+                Lesson.max_attempts,
+                _released_from(),
+            )
+            .join(CourseModule, CourseModule.id == Lesson.module_id)
+            .where(Lesson.course_id == course_id)
+            .order_by(CourseModule.position, Lesson.position)
+        )
+        return [OutlineLesson(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def seated_in_course(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+        stmt = select(
+            select(Enrolment.id)
+            .where(
+                Enrolment.user_id == user_id,
+                Enrolment.course_id == course_id,
+                Enrolment.status.in_(SEATED_STATUSES),
+            )
+            .exists()
+        )
+        return bool((await self.session.execute(stmt)).scalar())
+
+    async def lesson_course(self, lesson_id: uuid.UUID) -> Any:
+        """A lesson's course, the course's status and the lesson's release, for access checks."""
+        stmt = (
+            select(Lesson.course_id, Course.status, _released_from().label("released_from"))
+            .join(CourseModule, CourseModule.id == Lesson.module_id)
+            .join(Course, Course.id == Lesson.course_id)
+            .where(Lesson.id == lesson_id)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    # ------------------------------------------------------------ staff views
+
+    async def roster(self, run_id: uuid.UUID, status: EnrolmentStatus | None) -> list[Any]:
+        conditions = [Enrolment.run_id == run_id]
+        if status is not None:
+            conditions.append(Enrolment.status == status)
+        stmt = (
+            select(
+                Enrolment.id,
+                Enrolment.user_id,
+                User.email,
+                User.full_name,
+                Enrolment.status,
+                waitlist_position().label("waitlist_position"),
+                Enrolment.enrolled_at,
+                Enrolment.waitlisted_at,
+                Enrolment.completed_at,
+                Enrolment.withdrawn_at,
+                Enrolment.progress_percent,
+                Enrolment.last_activity_at,
+            )
+            .join(User, User.id == Enrolment.user_id)
+            .where(*conditions)
+            .order_by(
+                case((Enrolment.status == EnrolmentStatus.WAITLISTED, 1), else_=0),
+                Enrolment.waitlist_ticket,
+                Enrolment.created_at,
+            )
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def report_counts(self, run_id: uuid.UUID, active_since: datetime) -> Any:
+        seated = Enrolment.status.in_(SEATED_STATUSES)
+        stmt = select(
+            func.count().filter(seated).label("enrolled"),
+            func.count().filter(Enrolment.status == EnrolmentStatus.WAITLISTED).label("waitlisted"),
+            func.count().filter(Enrolment.status == EnrolmentStatus.WITHDRAWN).label("withdrawn"),
+            func.count().filter(and_(seated, Enrolment.last_activity_at >= active_since)).label("active"),
+            func.count().filter(Enrolment.status == EnrolmentStatus.COMPLETED).label("completed"),
+            func.avg(Enrolment.progress_percent).filter(seated).label("average_progress"),
+        ).where(Enrolment.run_id == run_id)
+        return (await self.session.execute(stmt)).one()
+
+    async def quiz_pass_rates(self, run_id: uuid.UUID, course_id: uuid.UUID) -> list[Any]:
+        """Per quiz of the course: seated learners of the run who attempted it, and who passed it."""
+        progress = (
+            select(LessonProgress.lesson_id, LessonProgress.attempts_used, LessonProgress.passed_at)
+            .join(Enrolment, Enrolment.id == LessonProgress.enrolment_id)
+            .where(Enrolment.run_id == run_id, Enrolment.status.in_(SEATED_STATUSES))
+            .subquery()
+        )
+        stmt = (
+            select(
+                Lesson.id,
+                Lesson.title,
+                func.count(progress.c.lesson_id).filter(progress.c.attempts_used > 0).label("attempted"),
+                func.count(progress.c.passed_at).label("passed"),
+            )
+            .join(CourseModule, CourseModule.id == Lesson.module_id)
+            .outerjoin(progress, progress.c.lesson_id == Lesson.id)
+            .where(Lesson.course_id == course_id, Lesson.kind == LessonKind.QUIZ)
+            .group_by(Lesson.id, Lesson.title, CourseModule.position, Lesson.position)
+            .order_by(CourseModule.position, Lesson.position)
+        )
+        return list((await self.session.execute(stmt)).all())
+
+    async def run_course(self, run_id: uuid.UUID) -> Any:
+        stmt = select(CourseRun.id, CourseRun.course_id).where(CourseRun.id == run_id)
+        return (await self.session.execute(stmt)).one_or_none()
+
+
+# ---------------------------------------------------------------- progress ingestion
+
+# One statement per batch: new events are inserted (a retried id is skipped by the primary key), and
+# only the new ones are folded into per-lesson progress and the enrolment's attendance and activity.
+INGEST = text(
+    """
+WITH incoming AS (
+    SELECT * FROM unnest(
+        CAST(:client_ids AS text[]), CAST(:types AS progress_event_type[]), CAST(:lesson_ids AS uuid[]),
+        CAST(:occurred AS timestamptz[]), CAST(:ended AS timestamptz[]),
+        CAST(:froms AS float8[]), CAST(:tos AS float8[])
+    ) AS t(client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second)
+),
+inserted AS (
+    INSERT INTO progress_events
+        (enrolment_id, client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second)
+    SELECT :enrolment_id, client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second
+    FROM incoming
+    ON CONFLICT DO NOTHING
+    RETURNING client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second
+),
+per_lesson AS (
+    SELECT lesson_id,
+           min(occurred_at) AS first_at,
+           max(occurred_at) AS last_at,
+           min(occurred_at) FILTER (WHERE type = 'lesson_completed') AS completed_at,
+           coalesce(range_agg(numrange(from_second, to_second)) FILTER (WHERE type = 'video_watched'),
+                    '{}'::nummultirange) AS watched
+    FROM inserted
+    WHERE lesson_id IS NOT NULL AND type <> 'quiz_attempt'
+    GROUP BY lesson_id
+),
+upserted AS (
+    INSERT INTO lesson_progress AS lp
+        (enrolment_id, lesson_id, opened_at, completed_at, last_event_at, watched)
+    SELECT :enrolment_id, lesson_id, first_at, completed_at, last_at, watched FROM per_lesson
+    ON CONFLICT (enrolment_id, lesson_id) DO UPDATE SET
+        opened_at = least(lp.opened_at, EXCLUDED.opened_at),
+        completed_at = coalesce(lp.completed_at, EXCLUDED.completed_at),
+        last_event_at = greatest(lp.last_event_at, EXCLUDED.last_event_at),
+        watched = lp.watched + EXCLUDED.watched,
+        updated_at = now()
+    RETURNING lesson_id
+),
+attendance AS (
+    SELECT range_agg(tstzrange(occurred_at, ended_at)) AS attended
+    FROM inserted WHERE type = 'attendance'
+),
+touched AS (
+    UPDATE enrolments e SET
+        attended = CASE WHEN a.attended IS NULL THEN e.attended ELSE e.attended + a.attended END,
+        last_activity_at = greatest(e.last_activity_at, (SELECT max(occurred_at) FROM inserted)),
+        updated_at = now()
+    FROM attendance a
+    WHERE e.id = :enrolment_id AND EXISTS (SELECT 1 FROM inserted)
+    RETURNING e.id
+)
+SELECT client_id, type::text AS type FROM inserted
+"""
+)
+
+# Coverage of the touched videos from their merged intervals; complete at the configured share.
+VIDEO_COVERAGE = text(
+    """
+UPDATE lesson_progress lp SET
+    watched_seconds = c.seconds,
+    completed_at = CASE
+        WHEN lp.completed_at IS NULL AND l.video_duration_seconds > 0
+             AND c.seconds >= :ratio * l.video_duration_seconds THEN lp.last_event_at
+        ELSE lp.completed_at END
+FROM lessons l,
+     LATERAL (SELECT coalesce(sum(upper(r) - lower(r)), 0) AS seconds FROM unnest(lp.watched) AS r) c
+WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = ANY(CAST(:lesson_ids AS uuid[]))
+  AND l.id = lp.lesson_id
+"""
+)
+
+ATTENDED_MINUTES = text(
+    """
+SELECT coalesce(sum(extract(epoch FROM upper(r) - lower(r))), 0) / 60.0
+FROM enrolments e, unnest(e.attended * tstzmultirange(tstzrange(:starts, :ends))) AS r
+WHERE e.id = :enrolment_id
+"""
+)
+
+
+class ProgressRepository:
+    """Statements of the progress pipeline; the session is the request's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def ingest(
+        self,
+        enrolment_id: uuid.UUID,
+        *,
+        client_ids: list[str],
+        types: list[str],
+        lesson_ids: list[uuid.UUID | None],
+        occurred: list[datetime],
+        ended: list[datetime | None],
+        froms: list[float | None],
+        tos: list[float | None],
+    ) -> list[tuple[str, str]]:
+        """Insert the batch; the (client id, type) of the events that were new."""
+        result = await self.session.execute(
+            INGEST,
+            {
+                "enrolment_id": enrolment_id,
+                "client_ids": client_ids,
+                "types": types,
+                "lesson_ids": lesson_ids,
+                "occurred": occurred,
+                "ended": ended,
+                "froms": froms,
+                "tos": tos,
+            },
+        )
+        return [(row[0], row[1]) for row in result.all()]
+
+    async def update_video_coverage(
+        self, enrolment_id: uuid.UUID, lesson_ids: Sequence[uuid.UUID], ratio: float
+    ) -> None:
+        await self.session.execute(
+            VIDEO_COVERAGE, {"enrolment_id": enrolment_id, "lesson_ids": list(lesson_ids), "ratio": ratio}
+        )
+
+    async def attended_minutes(self, enrolment_id: uuid.UUID, starts: datetime, ends: datetime) -> float:
+        result = await self.session.execute(
+            ATTENDED_MINUTES, {"enrolment_id": enrolment_id, "starts": starts, "ends": ends}
+        )
+        return float(result.scalar_one())
+
+    async def use_attempt(
+        self, enrolment_id: uuid.UUID, lesson_id: uuid.UUID, max_attempts: int | None, at: datetime
+    ) -> int | None:
+        """Count one attempt unless none is left: the attempt's number, else None (atomic)."""
+        await self.session.execute(
+            insert(LessonProgress)
+            .values(enrolment_id=enrolment_id, lesson_id=lesson_id, opened_at=at, last_event_at=at)
+            .on_conflict_do_nothing(index_elements=[LessonProgress.enrolment_id, LessonProgress.lesson_id])
+        )
+        stmt = (
+            update(LessonProgress)
+            .where(LessonProgress.enrolment_id == enrolment_id, LessonProgress.lesson_id == lesson_id)
+            .values(
+                attempts_used=LessonProgress.attempts_used + 1,
+                last_event_at=func.greatest(LessonProgress.last_event_at, at),
+            )
+            .returning(LessonProgress.attempts_used)
+        )
+        if max_attempts is not None:
+            stmt = stmt.where(LessonProgress.attempts_used < max_attempts)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def record_attempt(self, attempt: QuizAttempt) -> None:
+        self.session.add(attempt)
+        if attempt.passed:
+            await self.session.execute(
+                update(LessonProgress)
+                .where(
+                    LessonProgress.enrolment_id == attempt.enrolment_id,
+                    LessonProgress.lesson_id == attempt.lesson_id,
+                )
+                .values(
+                    passed_at=func.coalesce(LessonProgress.passed_at, attempt.submitted_at),
+                    completed_at=func.coalesce(LessonProgress.completed_at, attempt.submitted_at),
+                )
+            )
+        await self.session.execute(
+            update(LessonProgress)
+            .where(
+                LessonProgress.enrolment_id == attempt.enrolment_id,
+                LessonProgress.lesson_id == attempt.lesson_id,
+            )
+            .values(best_score=func.greatest(LessonProgress.best_score, attempt.score))
+        )
+
+    async def attempts_by_client_id(
+        self, enrolment_id: uuid.UUID, client_ids: Sequence[str]
+    ) -> list[QuizAttempt]:
+        stmt = select(QuizAttempt).where(
+            QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.client_id.in_(client_ids)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def attempts_used(
+        self, enrolment_id: uuid.UUID, lesson_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        stmt = select(LessonProgress.lesson_id, LessonProgress.attempts_used).where(
+            LessonProgress.enrolment_id == enrolment_id, LessonProgress.lesson_id.in_(lesson_ids)
+        )
+        return dict((await self.session.execute(stmt)).tuples().all())
+
+    async def set_summary(
+        self,
+        enrolment_id: uuid.UUID,
+        *,
+        percent: int,
+        resume_lesson_id: uuid.UUID | None,
+    ) -> None:
+        await self.session.execute(
+            update(Enrolment)
+            .where(Enrolment.id == enrolment_id)
+            .values(progress_percent=percent, resume_lesson_id=resume_lesson_id)
+        )
+
+    async def mark_completed(self, enrolment_id: uuid.UUID, at: datetime) -> datetime | None:
+        """Record the completion once: the completion time if this call recorded it, else None."""
+        stmt = (
+            update(Enrolment)
+            .where(
+                Enrolment.id == enrolment_id,
+                Enrolment.status == EnrolmentStatus.ENROLLED,
+                Enrolment.completed_at.is_(None),
+            )
+            .values(status=EnrolmentStatus.COMPLETED, completed_at=at, progress_percent=100)
+            .returning(Enrolment.completed_at)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+__all__ = ["ACTIVE_STATUSES", "EnrolmentRepository", "OutlineLesson", "ProgressRepository", "RunForEnrolment"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressTarget:
+    """An enrolment locked for a progress batch, with the course and run facts completion needs."""
+
+    enrolment: Enrolment
+    course_status: str
+    format: str
+    certificates_enabled: bool
+    min_required_percent: int
+    requires_quizzes_passed: bool
+    requires_attendance: bool
+    live_starts_at: datetime | None
+    live_duration_minutes: int | None
+
+
+async def progress_target(
+    session: AsyncSession, enrolment_id: uuid.UUID, user_id: uuid.UUID | None
+) -> ProgressTarget | None:
+    """The seated enrolment, locked so batches of one learner apply one after the other (one query).
+
+    Only seated rows are locked: a waitlisted row must never be held, or a withdrawal promoting the
+    head of the line would skip it.
+    """
+    stmt = (
+        select(
+            Enrolment,
+            Course.status,
+            Course.format,
+            Course.certificates_enabled,
+            Course.completion_min_required_percent,
+            Course.completion_requires_quizzes_passed,
+            Course.completion_requires_attendance,
+            CourseRun.live_starts_at,
+            CourseRun.live_duration_minutes,
+        )
+        .join(CourseRun, CourseRun.id == Enrolment.run_id)
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(Enrolment.id == enrolment_id, Enrolment.status.in_(SEATED_STATUSES))
+        .with_for_update(of=Enrolment)
+        .execution_options(populate_existing=True)
+    )
+    if user_id is not None:
+        stmt = stmt.where(Enrolment.user_id == user_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return ProgressTarget(*row) if row is not None else None
