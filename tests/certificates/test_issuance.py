@@ -16,7 +16,7 @@ from certificates.issuing import Printer, issue_owed
 from certificates.models import Certificate, CertificateStatus, CertificateVersion
 from certificates.service import owe_certificate
 from courses.models import Course, CourseFormat
-from enrolments.models import Enrolment
+from enrolments.models import Enrolment, EnrolmentStatus
 from lms.accounts.models import User
 from lms.db.outbox import OutboxMessage, OutboxStatus
 from lms.db.session import unit_of_work
@@ -55,7 +55,7 @@ async def test_a_completion_that_rolls_back_owes_nothing(
     learner = await factory.user()
     course_id, run_id = await make_course(sessionmaker)
 
-    with pytest.raises(RuntimeError):
+    async def failing_completion() -> None:
         async with unit_of_work(sessionmaker) as session:
             enrolment_id = uuid.uuid4()
             session.add(
@@ -64,7 +64,7 @@ async def test_a_completion_that_rolls_back_owes_nothing(
                     user_id=learner.id,
                     run_id=run_id,
                     course_id=course_id,
-                    status="completed",
+                    status=EnrolmentStatus.COMPLETED,
                     enrolled_at=datetime.now(UTC),
                     completed_at=datetime.now(UTC),
                 )
@@ -79,6 +79,9 @@ async def test_a_completion_that_rolls_back_owes_nothing(
                 completed_at=datetime.now(UTC),
             )
             raise RuntimeError("the completion failed after owing the certificate")
+
+    with pytest.raises(RuntimeError):
+        await failing_completion()
 
     assert await db.scalar(select(func.count()).select_from(Certificate)) == 0
     assert await db.scalar(select(func.count()).select_from(OutboxMessage)) == 0

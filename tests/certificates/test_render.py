@@ -1,0 +1,136 @@
+"""The certificate PDF: any Unicode name renders (fallback font included), long names shrink, stable bytes."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import segno
+
+from certificates.render import (
+    BOLD,
+    FALLBACK,
+    TEXT_WIDTH,
+    Branding,
+    Printed,
+    fit,
+    register_fonts,
+    render_pdf,
+    runs,
+    text_width,
+)
+
+LONG_NAME = "Maria Àngels Puig-Ferrer d'Olivella i Castellví de Sant Martí"
+
+
+def printed(name: str = LONG_NAME, **overrides: object) -> Printed:
+    values: dict[str, object] = {
+        "code": "Xk3_aZ9-qwertyuiopasdfghjklzxc",
+        "version": 1,
+        "language": "ca",
+        "learner_name": name,
+        "course_title": "Introducció a la programació",
+        "course_format": "mooc",
+        "hours": Decimal(20),
+        "completed_on": date(2026, 11, 20),
+        "issued_on": date(2026, 11, 22),
+        "issuer_name": "Ajuntament d'Exemple",
+        "signatory_name": "Núria Sala i Bosch",
+        "signatory_title": "Directora de formació",
+        "verify_url": "https://aula.example.org/verify/Xk3_aZ9-qwertyuiopasdfghjklzxc",
+    }
+    values.update(overrides)
+    return Printed(**values)  # type: ignore[arg-type]
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    return {
+        name for name in ("DejaVuSans", "DejaVuSans-Bold", "DroidSansFallback") if f"+{name}".encode() in pdf
+    }
+
+
+def page_content(pdf: bytes) -> bytes:
+    """Every Flate stream of the file, decompressed (the page's drawing operators are among them)."""
+    out = []
+    for match in re.finditer(rb"/Filter \[ /FlateDecode \][^>]*>>\r?\nstream\r?\n", pdf):
+        out.append(zlib.decompressobj().decompress(pdf[match.end() :]))
+    return b"\n".join(out)
+
+
+@pytest.mark.parametrize("name", [LONG_NAME, "Ñúñez", "Łukasz Żółć", "O'Brien-Çelik Øvergård"])
+def test_latin_names_render_with_the_embedded_main_font_only(name: str) -> None:
+    pdf = render_pdf(printed(name), Branding())
+
+    assert pdf.startswith(b"%PDF-")
+    assert embedded_fonts(pdf) == {"DejaVuSans", "DejaVuSans-Bold"}
+
+
+@pytest.mark.parametrize("name", ["王小明", "Łukasz 王小明", "山田 太郎", "김민준"])
+def test_characters_the_main_font_lacks_render_with_the_fallback_font(name: str) -> None:
+    register_fonts()
+    assert any(font == FALLBACK for font, _ in runs(name, BOLD))
+
+    pdf = render_pdf(printed(name), Branding())
+
+    assert "DroidSansFallback" in embedded_fonts(pdf)
+
+
+def test_runs_switch_fonts_only_where_needed() -> None:
+    register_fonts()
+    assert runs("Anna 王小明 Puig", BOLD) == [(BOLD, "Anna "), (FALLBACK, "王小明"), (BOLD, " Puig")]
+
+
+def test_long_names_shrink_and_then_wrap_to_fit_the_page() -> None:
+    register_fonts()
+    short_size, short_lines = fit("Ñúñez", BOLD, largest=34, smallest=18, width=TEXT_WIDTH, max_lines=2)
+    size, lines = fit(LONG_NAME, BOLD, largest=34, smallest=18, width=TEXT_WIDTH, max_lines=2)
+    very_long = f"{LONG_NAME} de la Plana Alta i Baixa de l'Empordà i del Vallès Occidental"
+    long_size, long_lines = fit(very_long, BOLD, largest=34, smallest=18, width=TEXT_WIDTH, max_lines=2)
+
+    assert (short_size, short_lines) == (34, ["Ñúñez"])
+    assert size < 34
+    assert lines == [LONG_NAME]
+    assert len(long_lines) == 2
+    assert " ".join(long_lines) == very_long  # nothing lost
+    for line in [*lines, *long_lines]:
+        assert text_width(line, BOLD, long_size if line in long_lines else size) <= TEXT_WIDTH
+
+
+def test_rendering_is_reproducible_and_each_version_differs() -> None:
+    first = render_pdf(printed(), Branding())
+
+    assert render_pdf(printed(), Branding()) == first
+    assert render_pdf(printed(version=2), Branding()) != first
+
+
+def test_the_pdf_carries_metadata_and_a_vector_qr_code_of_the_verification_url() -> None:
+    value = printed()
+    pdf = render_pdf(value, Branding())
+
+    assert b"/Author (Ajuntament d'Exemple)" in pdf
+    assert b"/Creator (Ajuntament d'Exemple)" in pdf
+    assert b"/Title" in pdf
+    assert b"/Subject" in pdf
+    assert b"D:20261122000000Z" in pdf  # dated the day it was issued
+    # One filled rectangle per run of dark modules, in QR module units.
+    matrix = segno.make(value.verify_url, error="m", micro=False, mask=2).matrix
+    expected_runs = sum(
+        1 for row in matrix for i, cell in enumerate(row) if cell and (i == 0 or not row[i - 1])
+    )
+    assert page_content(pdf).count(b" re\n") >= expected_runs
+
+
+def test_a_configured_logo_is_drawn(tmp_path: Path) -> None:
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 120), (31, 95, 116)).save(logo)
+
+    pdf = render_pdf(printed(), Branding(logo_path=logo))
+
+    assert b"/Subtype /Image" in pdf
+    assert b"/Subtype /Image" not in render_pdf(printed(), Branding())

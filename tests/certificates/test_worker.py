@@ -1,0 +1,175 @@
+"""Real workers against the real broker: owed certificates are issued, failures retried and shown, and a
+worker killed with SIGKILL mid-batch loses nothing and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from certificates.models import Certificate, CertificateStatus, CertificateVersion
+from lms.accounts.models import Role
+from lms.db.outbox import OutboxMessage
+from lms.settings import Settings
+from media.storage import build_storage
+from tests.certificates.helpers import API, complete, make_course
+from tests.support import Factory, WorkerProcess, running_worker, settings_env, smtp_server
+
+Client = AsyncTestClient[Litestar]
+Sessions = async_sessionmaker[AsyncSession]
+WORKER_ARGS = ("--pool=solo", "--queues=certificates,email,maintenance", "--beat")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 60, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(interval)
+    return await check()
+
+
+async def count(sessionmaker: Sessions, *where: object, model: type = Certificate) -> int:
+    async with sessionmaker() as session:
+        stmt = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
+        return int(await session.scalar(stmt) or 0)
+
+
+async def test_a_worker_issues_owed_certificates_and_emails_the_learner(
+    factory: Factory, sessionmaker: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    learner = await factory.user(full_name="Łukasz Żółć", language="en", email="lukasz@example.org")
+    course_id, run_id = await make_course(sessionmaker)
+    await build_storage(settings).ensure_buckets()
+    with smtp_server() as smtp:
+        env = settings_env(
+            settings, LMS_MAIL_BACKEND="smtp", LMS_SMTP_HOST=smtp.host, LMS_SMTP_PORT=str(smtp.port)
+        )
+        with running_worker(env, tmp_path / "worker.log", *WORKER_ARGS):
+            # Owed without a publisher: only the beat sweep can publish it, which is what it is for.
+            certificate_id = await complete(sessionmaker, learner, course_id, run_id)
+            assert await eventually(lambda: _has_mail(smtp.to, "lukasz@example.org"), within=60)
+
+    async with sessionmaker() as session:
+        certificate = await session.get(Certificate, certificate_id)
+    assert certificate is not None
+    assert certificate.status is CertificateStatus.ISSUED
+    [mail] = smtp.to("lukasz@example.org")
+    assert (
+        str(make_header(decode_header(mail["Subject"])))
+        == "Your certificate for “Digital photography” is ready"
+    )
+    assert f"/verify/{certificate.code}?lang=en" in mail.get_payload(decode=True).decode()
+
+
+async def _has_mail(to: Callable[[str], list[object]], address: str) -> bool:
+    return bool(to(address))
+
+
+async def test_a_failing_issuance_is_retried_with_its_error_shown_to_staff_until_it_succeeds(
+    client: Client, factory: Factory, sessionmaker: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    learner = await factory.user()
+    course_id, run_id = await make_course(sessionmaker)
+    certificate_id = await complete(sessionmaker, learner, course_id, run_id)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("storage cannot create buckets under a file")
+    _, staff = await factory.login_as(Role.STAFF)
+
+    broken = settings_env(settings, LMS_STORAGE_DIR=str(blocked))
+    with running_worker(broken, tmp_path / "broken.log", *WORKER_ARGS):
+
+        async def failed_twice() -> bool:
+            async with sessionmaker() as session:
+                cert = await session.get(Certificate, certificate_id)
+                message = await session.get(OutboxMessage, cert.outbox_id) if cert else None
+                return message is not None and message.attempts >= 2
+
+        assert await eventually(failed_twice, within=60)
+
+    listing = await client.get(f"{API}/certificates?status=pending", headers=staff)
+    [item] = listing.json()["items"]
+    assert item["attempts"] >= 2
+    assert item["last_error"]
+    assert item["gave_up"] is False
+
+    await build_storage(settings).ensure_buckets()
+    with running_worker(settings_env(settings), tmp_path / "fixed.log", *WORKER_ARGS):
+        assert await eventually(
+            lambda: _status_is(sessionmaker, certificate_id, CertificateStatus.ISSUED), within=90
+        )
+
+
+async def _status_is(sessionmaker: Sessions, certificate_id: uuid.UUID, status: CertificateStatus) -> bool:
+    async with sessionmaker() as session:
+        cert = await session.get(Certificate, certificate_id)
+        return cert is not None and cert.status is status
+
+
+@pytest.mark.slow
+async def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(
+    factory: Factory, sessionmaker: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    total = 200
+    course_id, run_id = await make_course(sessionmaker)
+    users = [await factory.user() for _ in range(total)]
+    await build_storage(settings).ensure_buckets()
+    # Small batches and one process, so the kill lands while batches are in flight.
+    env = settings_env(settings, LMS_CERTIFICATE_BATCH_SIZE="5")
+    first = WorkerProcess(env, *WORKER_ARGS, log=tmp_path / "first.log")
+    try:
+        first.wait_ready()
+        for user in users:
+            await complete(sessionmaker, user, course_id, run_id)
+        assert await eventually(lambda: _issued_at_least(sessionmaker, 30), within=60, interval=0.02), (
+            first.output()
+        )
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        first.stop()
+    issued_when_killed = await count(sessionmaker, Certificate.status == CertificateStatus.ISSUED)
+    assert issued_when_killed < total, "the kill came too late to interrupt anything"
+
+    with running_worker(env, tmp_path / "second.log", *WORKER_ARGS):
+        assert await eventually(lambda: _issued_at_least(sessionmaker, total), within=90)
+
+    async with sessionmaker() as session:
+        certificates = list((await session.execute(select(Certificate))).scalars())
+        versions = list((await session.execute(select(CertificateVersion))).scalars())
+        mails = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.task == "certificates.ready_email")
+        )
+    assert len(certificates) == total
+    assert {c.status for c in certificates} == {CertificateStatus.ISSUED}
+    assert {c.version for c in certificates} == {1}
+    assert len(versions) == total  # one printed version each
+    assert mails == total  # one "ready" e-mail owed each
+    folder = settings.resolved_storage_dir / settings.bucket_certificates / "certificates"
+    for certificate in certificates:
+        # One PDF object each, at its deterministic key, holding the bytes whose hash was recorded.
+        stored = [p.name for p in (folder / certificate.code).iterdir() if not p.name.startswith(".")]
+        assert stored == ["v1.pdf"]
+        assert (
+            hashlib.sha256((folder / certificate.code / "v1.pdf").read_bytes()).hexdigest()
+            == certificate.sha256
+        )
+    print(f"issued before the kill: {issued_when_killed}/{total}")
+
+
+async def _issued_at_least(sessionmaker: Sessions, n: int) -> bool:
+    return await count(sessionmaker, Certificate.status == CertificateStatus.ISSUED) >= n
