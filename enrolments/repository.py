@@ -501,16 +501,20 @@ SELECT client_id, type::text AS type FROM inserted
 # Coverage of the touched videos from their merged intervals; complete at the configured share.
 VIDEO_COVERAGE = text(
     """
+WITH coverage AS (
+    SELECT lp.lesson_id, l.video_duration_seconds AS duration,
+           (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(lp.watched) AS r) AS seconds
+    FROM lesson_progress lp JOIN lessons l ON l.id = lp.lesson_id
+    WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = ANY(CAST(:lesson_ids AS uuid[]))
+)
 UPDATE lesson_progress lp SET
     watched_seconds = c.seconds,
     completed_at = CASE
-        WHEN lp.completed_at IS NULL AND l.video_duration_seconds > 0
-             AND c.seconds >= :ratio * l.video_duration_seconds THEN lp.last_event_at
+        WHEN lp.completed_at IS NULL AND c.duration > 0 AND c.seconds >= CAST(:ratio AS float8) * c.duration
+        THEN lp.last_event_at
         ELSE lp.completed_at END
-FROM lessons l,
-     LATERAL (SELECT coalesce(sum(upper(r) - lower(r)), 0) AS seconds FROM unnest(lp.watched) AS r) c
-WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = ANY(CAST(:lesson_ids AS uuid[]))
-  AND l.id = lp.lesson_id
+FROM coverage c
+WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = c.lesson_id
 """
 )
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import CourseRun, CourseStatus
-from enrolments.models import Enrolment, EnrolmentStatus
+from enrolments.models import Enrolment
 from lms.accounts.models import Role
 from lms.db.outbox import OutboxMessage
 from tests.enrolments.helpers import API, Client, Sessions, build_course, enrol, event, post_events
