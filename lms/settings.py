@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, ge=60)  # seconds
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=300)
     password_min_length: int = Field(default=10, ge=8)
+    password_reset_ttl: int = Field(default=1800, ge=300)  # seconds a reset link works (30 minutes)
+    password_reset_url: str | None = None  # the front end's reset page; default {public_url}/reset-password
     password_hash_memory_kib: int = Field(default=65536, ge=256)  # Argon2id, RFC 9106's second choice
     password_hash_time_cost: int = Field(default=3, ge=1)
     login_rate_limit: int = Field(default=10, ge=1)  # attempts per window, per address and per account

@@ -19,6 +19,7 @@ from lms.accounts.models import User
 from lms.pagination import Page
 from lms.settings import Settings
 from media import deps
+from media.delivery import Viewer
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
 from media.public import public_image
 from media.schemas import Asset as AssetOut
@@ -143,9 +144,9 @@ class MediaController(Controller):
         self,
         staff: NamedDependency[User],
         media: NamedDependency[MediaService],
-        kind: AssetKind | None = None,
-        purpose: AssetPurpose | None = None,
-        status: AssetStatus | None = None,
+        kind: Annotated[AssetKind | None, QueryParameter()] = None,
+        purpose: Annotated[AssetPurpose | None, QueryParameter()] = None,
+        status: Annotated[AssetStatus | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> Page[AssetOut]:
@@ -171,24 +172,24 @@ class MediaController(Controller):
     @get("/{asset_id:uuid}", security=BEARER)
     async def deliver(
         self,
-        viewer: NamedDependency[User | None],
+        delivery_viewer: NamedDependency[Viewer | None],
         asset_id: FromPath[uuid.UUID],
         media: NamedDependency[MediaService],
     ) -> Response[bytes]:
         """Redirect to the file: public assets for anyone, lesson media for staff and enrolled learners."""
-        url, public = await media.delivery(viewer, asset_id)
+        url, public = await media.delivery(delivery_viewer, asset_id)
         return _redirect(url, public=public)
 
     @get("/{asset_id:uuid}/thumbnails/{width:int}", security=BEARER)
     async def thumbnail(
         self,
-        viewer: NamedDependency[User | None],
+        delivery_viewer: NamedDependency[Viewer | None],
         asset_id: FromPath[uuid.UUID],
         width: FromPath[int],
         media: NamedDependency[MediaService],
     ) -> Response[bytes]:
         """Redirect to one of an image's WebP thumbnails, with the image's access rule."""
-        url, public = await media.thumbnail(viewer, asset_id, width)
+        url, public = await media.thumbnail(delivery_viewer, asset_id, width)
         return _redirect(url, public=public)
 
     @delete("/{asset_id:uuid}", status_code=HTTP_204_NO_CONTENT, security=BEARER)

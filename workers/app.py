@@ -104,6 +104,8 @@ async def execute(runtime: Runtime, spec: TaskSpec, outbox_id: str | None, kwarg
             return
         await spec.body(TaskContext(session, runtime), **message.payload)
         outbox.mark_done(message)
+        if spec.scrub:
+            message.payload = {}
 
 
 async def note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool) -> None:

@@ -32,6 +32,7 @@ class TaskSpec:
     queue: Queue
     body: TaskBody
     owed: bool
+    scrub: bool = False  # the payload holds a secret: erase it from the outbox once the task is done
 
     def enqueue(self, session: AsyncSession, **payload: Any) -> OutboxMessage:
         """Owe this task in the session's transaction; it is published after commit."""
@@ -43,13 +44,15 @@ class TaskSpec:
 REGISTRY: dict[str, TaskSpec] = {}
 
 
-def task(name: str, *, queue: Queue, owed: bool = True) -> Callable[[TaskBody], TaskSpec]:
+def task(
+    name: str, *, queue: Queue, owed: bool = True, scrub: bool = False
+) -> Callable[[TaskBody], TaskSpec]:
     """Declare a task body ``async def body(ctx: TaskContext, **payload)`` under a stable dotted name."""
 
     def register(body: TaskBody) -> TaskSpec:
         if name in REGISTRY and REGISTRY[name].body is not body:
             raise ValueError(f"task {name!r} is declared twice")
-        spec = TaskSpec(name=name, queue=queue, body=body, owed=owed)
+        spec = TaskSpec(name=name, queue=queue, body=body, owed=owed, scrub=scrub)
         REGISTRY[name] = spec
         return spec
 

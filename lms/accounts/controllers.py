@@ -14,10 +14,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from lms.accounts.deps import Principal
 from lms.accounts.models import LearnerProfile, User
 from lms.accounts.schemas import (
+    Accepted,
     Credentials,
     Me,
     MeUpdate,
     PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     Profile,
     RefreshRequest,
     Registration,
@@ -26,7 +29,7 @@ from lms.accounts.schemas import (
     UserAdminUpdate,
     UserSummary,
 )
-from lms.accounts.service import REGISTRATION_ACCEPTED, AccountService
+from lms.accounts.service import REGISTRATION_ACCEPTED, RESET_REQUESTED, AccountService
 from lms.pagination import Page
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -98,6 +101,25 @@ class AuthController(Controller):
     ) -> TokenPair:
         """Exchange a refresh token for a new pair; each refresh token works once."""
         return await accounts.refresh(data.refresh_token)
+
+    @post("/password-reset", status_code=HTTP_202_ACCEPTED)
+    async def request_password_reset(
+        self,
+        data: JSONBody[PasswordResetRequest],
+        accounts: NamedDependency[AccountService],
+        request: Request[object, object, State],
+    ) -> Accepted:
+        """E-mail a single-use link (valid 30 minutes) to choose a new password; same answer for all."""
+        client = request.client.host if request.client else "unknown"
+        await accounts.request_password_reset(data.email, client)
+        return Accepted(detail=RESET_REQUESTED)
+
+    @post("/password-reset/confirm", status_code=HTTP_204_NO_CONTENT)
+    async def reset_password(
+        self, data: JSONBody[PasswordResetConfirm], accounts: NamedDependency[AccountService]
+    ) -> None:
+        """Choose a new password with the link's token; it works once, and every login session ends."""
+        await accounts.reset_password(data.token, data.new_password)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, security=BEARER)
     async def logout(

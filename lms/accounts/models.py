@@ -96,3 +96,15 @@ class AuthSession(UUIDPrimaryKey, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class PasswordResetToken(UUIDPrimaryKey, Base):
+    """A single-use password reset link; only its digest is stored."""
+
+    __tablename__ = "password_reset_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -104,3 +104,16 @@ class UserSummary(msgspec.Struct):
 class UserAdminUpdate(Strict, kw_only=True):
     role: Role | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
+
+
+class PasswordResetRequest(Strict):
+    email: Annotated[str, Meta(max_length=254)]
+
+
+class PasswordResetConfirm(Strict):
+    token: Annotated[str, Meta(min_length=10, max_length=200)]
+    new_password: Password
+
+
+class Accepted(msgspec.Struct):
+    detail: str

@@ -11,11 +11,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.accounts import security
-from lms.accounts.models import AuthSession, LearnerProfile, Role, User
+from lms.accounts.models import AuthSession, LearnerProfile, PasswordResetToken, Role, User
 from lms.accounts.repository import ProfileRepository, SessionRepository, UserRepository
 from lms.accounts.schemas import MeUpdate, ProfileIn, Registration, TokenPair, UserAdminUpdate
-from lms.accounts.tasks import registration_attempt_notice, welcome_email
-from lms.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from lms.accounts.tasks import password_reset_email, registration_attempt_notice, welcome_email
+from lms.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
 from lms.ratelimit import RateLimiter, enforce
 from lms.settings import Settings
 
@@ -24,6 +24,8 @@ REGISTRATION_ACCEPTED = (
     "If it was, we have sent a message to that address."
 )
 INVALID_LOGIN = "Invalid email or password."
+RESET_REQUESTED = "If an account uses this address, we have sent it a link to choose a new password."
+RESET_INVALID = "This password reset link is invalid, was already used, or has expired."
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,50 @@ class AccountService:
         user.password_hash = self.deps.passwords.hash(new)
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now, keep=session_id)
+
+    async def request_password_reset(self, email: str, client: str) -> None:
+        """E-mail a single-use reset link when the account exists; the caller cannot tell whether it does."""
+        email = normalize_email(email)
+        s = self.deps.settings
+        await enforce(
+            self.deps.limiter,
+            [f"reset:ip:{client}", f"reset:email:{email}"],
+            s.login_rate_limit,
+            s.login_rate_window,
+            "password reset requests",
+        )
+        user = await self.users.by_email(email)
+        if user is None or not user.is_active:
+            return
+        secret = security.new_refresh_secret()
+        token = PasswordResetToken(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            token_hash=security.digest(secret),
+            expires_at=datetime.now(UTC) + timedelta(seconds=s.password_reset_ttl),
+        )
+        self.session.add(token)
+        # The secret travels only in the e-mail; the outbox keeps it until the message is sent.
+        password_reset_email.enqueue(self.session, user_id=str(user.id), token=secret)
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Set a new password with a reset link: once, before it expires; every session ends."""
+        now = datetime.now(UTC)
+        found = await self.session.scalar(
+            select(PasswordResetToken)
+            .where(PasswordResetToken.token_hash == security.digest(token))
+            .with_for_update()
+        )
+        if found is None or found.used_at is not None or found.expires_at <= now:
+            raise BadRequest(RESET_INVALID)
+        self.check_password_strength(new_password, "new_password")
+        user = await self.session.get(User, found.user_id, with_for_update=True)
+        if user is None or not user.is_active:
+            raise BadRequest(RESET_INVALID)
+        found.used_at = now
+        user.password_hash = self.deps.passwords.hash(new_password)
+        user.password_changed_at = now
+        await self.sessions.revoke_all(user.id, now)
 
     async def create_user(self, email: str, password: str, full_name: str, role: Role, language: str) -> User:
         """For operators (the CLI): create an account with a role."""
