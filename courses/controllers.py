@@ -15,12 +15,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from courses import presenters as present
 from courses import schemas as s
 from courses import service
-from courses.deps import provide_course_service, provide_reader
+from courses.deps import provide_catalogue_connection, provide_course_service, provide_reader
 from courses.digcomp import framework, is_competence
 from courses.i18n import negotiate
 from courses.models import CourseFormat, CourseStatus
@@ -66,7 +66,7 @@ def _day_start(day: date) -> datetime:
 class CatalogueController(Controller):
     path = "/courses"
     tags = ["catalogue"]
-    dependencies = {"reader": Provide(provide_reader)}
+    dependencies = {"reader": Provide(provide_reader), "connection": Provide(provide_catalogue_connection)}
 
     @get(
         "/",
@@ -75,7 +75,7 @@ class CatalogueController(Controller):
     async def list_courses(
         self,
         request: Request[Any, Any, State],
-        reader: NamedDependency[AsyncSession],
+        connection: NamedDependency[AsyncConnection],
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Free text, accents ignored")
         ] = None,
@@ -115,7 +115,7 @@ class CatalogueController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await service.catalogue(reader, query, language_code)
+        page = await service.catalogue(connection, query, language_code)
         return cached(request, msgspec.json.encode(page), JSON)
 
     @get(

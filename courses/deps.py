@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from courses.sanitize import ArticleSanitizer, image_prefixes
 from courses.service import CourseService
@@ -38,11 +38,22 @@ async def provide_course_service(
     return CourseService(db_session, _sanitizer(state), actor_id=staff.id)
 
 
-async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
-    """Public reads run one statement each: autocommit saves the BEGIN and COMMIT round trips."""
+def _reader_engine(state: State) -> AsyncEngine:
+    """Public reads are single statements: autocommit saves the BEGIN and COMMIT round trips."""
     engine: AsyncEngine | None = state.get(_READER)
     if engine is None or engine.sync_engine.pool is not state.engine.sync_engine.pool:
         engine = state.engine.execution_options(isolation_level="AUTOCOMMIT")
         state[_READER] = engine
-    async with AsyncSession(engine, expire_on_commit=False) as session:
+    return engine
+
+
+async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
+    """A session outside any transaction, for public reads."""
+    async with AsyncSession(_reader_engine(state), expire_on_commit=False) as session:
         yield session
+
+
+async def provide_catalogue_connection(state: State) -> AsyncIterator[AsyncConnection]:
+    """A bare connection for the catalogue list, the hottest read: no session machinery."""
+    async with _reader_engine(state).connect() as connection:
+        yield connection

@@ -190,8 +190,8 @@ def card(row: Row[Any], lang: str) -> s.CourseCard:
         slug=row.slug,
         format=row.format,
         lang=lang,
-        title=pick(row.title, lang),
-        summary=pick(row.summary, lang),
+        title=row.title,  # already in the requested language (repository.in_language)
+        summary=row.summary,
         category=row.category,
         tags=list(row.tags),
         digcomp=[s.CompetenceTag(code=t["code"], level=t["level"]) for t in row.digcomp],

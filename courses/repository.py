@@ -3,33 +3,40 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
+    Integer,
     Row,
+    String,
     and_,
+    bindparam,
     case,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from courses.i18n import LANGUAGES
 from courses.models import (
     Course,
     CourseFormat,
@@ -41,6 +48,7 @@ from courses.models import (
 )
 from media.models import Asset
 
+_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 MAX_SEARCH_TERMS = 8  # beyond this a query is a paste, not a search; keeps the tsquery small
 
 
@@ -74,7 +82,7 @@ def search_terms(text: str | None) -> str | None:
     return " & ".join(f"{w}:*" for w in words) if words else None
 
 
-def enrolment_open(now: datetime) -> ColumnElement[bool]:
+def enrolment_open(now: Any) -> ColumnElement[bool]:
     """A run accepts enrolments now: inside its enrolment window and not finished."""
     return and_(
         or_(CourseRun.enrolment_opens_at.is_(None), CourseRun.enrolment_opens_at <= now),
@@ -91,8 +99,6 @@ CARD_COLUMNS = (
     Course.id,
     Course.slug,
     Course.format,
-    Course.title,
-    Course.summary,
     Course.category,
     Course.tags,
     Course.digcomp,
@@ -104,46 +110,98 @@ CARD_COLUMNS = (
 )
 
 
-def catalogue_statement(query: CatalogueQuery) -> Any:
-    """One statement for a catalogue page: the total, the page of courses and each one's next run."""
-    now = query.now
-    conditions: list[ColumnElement[bool]] = [Course.status == CourseStatus.PUBLISHED]
-    tsquery = None
-    terms = search_terms(query.q)
-    if terms:
-        tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), func.aula_unaccent(terms))
-        conditions.append(Course.search_vector.op("@@")(tsquery))
-    if query.format:
-        conditions.append(Course.format == query.format)
-    if query.category:
-        conditions.append(Course.category == query.category)
+def in_language(column: Any) -> ColumnElement[str]:
+    """The text in the requested language, else Catalan, Spanish, English (as ``i18n.pick``)."""
+    lang = bindparam("lang", type_=String)
+    choices = [func.nullif(column.op("->>")(lang), "")]
+    choices += [func.nullif(column.op("->>")(literal_column(f"'{code}'")), "") for code in LANGUAGES]
+    return func.coalesce(*choices, literal_column("''"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which filters a catalogue request uses: one compiled statement per shape."""
+
+    search: bool
+    format: bool
+    category: bool
+    competence: bool
+    language: bool
+    open_now: bool
+    starts_from: bool
+    starts_before: bool
+    sort: Sort
+
+
+def _shape(query: CatalogueQuery) -> _Shape:
+    search = search_terms(query.q) is not None
+    sort = Sort.NEWEST if query.sort is Sort.RELEVANCE and not search else query.sort
+    return _Shape(
+        search=search,
+        format=query.format is not None,
+        category=query.category is not None,
+        competence=bool(query.competence or query.level),
+        language=query.language is not None,
+        open_now=query.open_now,
+        starts_from=query.starts_from is not None,
+        starts_before=query.starts_before is not None,
+        sort=sort,
+    )
+
+
+def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
     tag: dict[str, Any] = {}
     if query.competence:
         tag["code"] = query.competence
     if query.level:
         tag["level"] = query.level
-    if tag:
-        conditions.append(Course.digcomp.op("@>")(literal([tag], JSONB)))
-    if query.language:
-        conditions.append(Course.languages.contains([query.language]))
+    return {
+        "now": query.now,
+        "lang": lang,
+        "terms": search_terms(query.q),
+        "format": query.format.value if query.format else None,
+        "category": query.category,
+        "tag": json.dumps([tag]),
+        "language": query.language,
+        "starts_from": query.starts_from,
+        "starts_before": query.starts_before,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+def _statement(shape: _Shape) -> Any:
+    """The page, the total and each course's next run, with bound parameters for every value."""
+    now = bindparam("now", type_=DateTime(timezone=True))
+    conditions: list[ColumnElement[bool]] = [Course.status == CourseStatus.PUBLISHED]
+    tsquery = func.to_tsquery(
+        literal_column("'simple'::regconfig"), func.aula_unaccent(bindparam("terms", type_=String))
+    )
+    if shape.search:
+        conditions.append(Course.search_vector.op("@@")(tsquery))
+    if shape.format:
+        conditions.append(Course.format == bindparam("format", type_=String).cast(Course.format.type))
+    if shape.category:
+        conditions.append(Course.category == bindparam("category", type_=String))
+    if shape.competence:
+        conditions.append(Course.digcomp.op("@>")(bindparam("tag", type_=String).cast(JSONB)))
+    if shape.language:
+        conditions.append(Course.languages.contains(array([bindparam("language", type_=String)])))
     run_conditions: list[ColumnElement[bool]] = []
-    if query.open_now:
+    if shape.open_now:
         run_conditions.append(enrolment_open(now))
-    if query.starts_from:
-        run_conditions.append(CourseRun.starts_at >= query.starts_from)
-    if query.starts_before:
-        run_conditions.append(CourseRun.starts_at < query.starts_before)
+    if shape.starts_from:
+        run_conditions.append(CourseRun.starts_at >= bindparam("starts_from", type_=DateTime(timezone=True)))
+    if shape.starts_before:
+        run_conditions.append(CourseRun.starts_at < bindparam("starts_before", type_=DateTime(timezone=True)))
     if run_conditions:
         conditions.append(exists().where(CourseRun.course_id == Course.id, *run_conditions))
 
-    sort = query.sort
-    if sort is Sort.RELEVANCE and tsquery is None:
-        sort = Sort.NEWEST
-    if sort is Sort.RELEVANCE:
+    if shape.sort is Sort.RELEVANCE:
         key: ColumnElement[Any] = func.ts_rank_cd(Course.search_vector, tsquery).desc()
-    elif sort is Sort.POPULARITY:
+    elif shape.sort is Sort.POPULARITY:
         key = Course.popularity.desc()
-    elif sort is Sort.START_DATE:
+    elif shape.sort is Sort.START_DATE:
         next_start = (
             select(func.min(CourseRun.starts_at))
             .where(CourseRun.course_id == Course.id, CourseRun.starts_at >= now)
@@ -155,11 +213,16 @@ def catalogue_statement(query: CatalogueQuery) -> Any:
     order = (key, Course.published_at.desc(), Course.id)
 
     ranked = (
-        select(*CARD_COLUMNS, func.row_number().over(order_by=order).label("ordinal"))
+        select(
+            *CARD_COLUMNS,
+            in_language(Course.title).label("title"),
+            in_language(Course.summary).label("summary"),
+            func.row_number().over(order_by=order).label("ordinal"),
+        )
         .where(*conditions)
         .order_by(*order)
-        .limit(query.limit)
-        .offset(query.offset)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
         .subquery("page")
     )
     open_now = enrolment_open(now)
@@ -184,9 +247,27 @@ def catalogue_statement(query: CatalogueQuery) -> Any:
     )
 
 
-async def catalogue_page(session: AsyncSession, query: CatalogueQuery) -> tuple[list[Row[Any]], int]:
-    """The rows of one catalogue page and the total, in one round trip."""
-    rows = (await session.execute(catalogue_statement(query))).all()
+@cache
+def _compiled(shape: _Shape) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """SQL text, parameter order and constant parameters for a shape: built and compiled once."""
+    done = _statement(shape).compile(dialect=_DIALECT)
+    constants = {k: v.value if isinstance(v, enum.Enum) else v for k, v in done.params.items()}
+    return str(done), tuple(done.positiontup or ()), constants
+
+
+def catalogue_sql(query: CatalogueQuery, lang: str) -> tuple[str, tuple[Any, ...]]:
+    """The statement for a catalogue request and its positional parameters (also used by the benchmark)."""
+    sql, names, constants = _compiled(_shape(query))
+    values = {**constants, **_params(query, lang)}
+    return sql, tuple(values[name] for name in names)
+
+
+async def catalogue_page(
+    connection: AsyncConnection, query: CatalogueQuery, lang: str
+) -> tuple[list[Row[Any]], int]:
+    """The rows of one catalogue page and the total, in one statement and one round trip."""
+    sql, params = catalogue_sql(query, lang)
+    rows = (await connection.exec_driver_sql(sql, params)).all()
     total = rows[0].total if rows else 0
     return [row for row in rows if row.id is not None], total
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import UNSET
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from courses import presenters as present
 from courses import schemas as s
@@ -771,9 +771,9 @@ class CourseService:
 # ---------------------------------------------------------------- public catalogue
 
 
-async def catalogue(session: AsyncSession, query: CatalogueQuery, lang: str) -> Page[s.CourseCard]:
+async def catalogue(connection: AsyncConnection, query: CatalogueQuery, lang: str) -> Page[s.CourseCard]:
     """One page of published courses (one SQL statement)."""
-    rows, total = await catalogue_page(session, query)
+    rows, total = await catalogue_page(connection, query, lang)
     return Page(
         items=[present.card(row, lang) for row in rows], total=total, limit=query.limit, offset=query.offset
     )
