@@ -108,7 +108,7 @@ class EnrolmentService:
             return await self._existing(existing.id)
         if info.withdrawn_id is not None:
             await self.enrolments.carry_progress(info.withdrawn_id, enrolment.id)
-        confirmation_email.enqueue(self.session, enrolment_id=str(enrolment.id))
+        confirmation_email.enqueue(self.session, enrolment_id=str(enrolment.id), status=status.value)
         if by is not None:
             record(
                 self.session,

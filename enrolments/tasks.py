@@ -91,13 +91,17 @@ async def _send(ctx: TaskContext, enrolment_id: str, templates: dict[str, Templa
 
 
 @task("enrolments.confirmation_email", queue=Queue.EMAIL)
-async def confirmation_email(ctx: TaskContext, enrolment_id: str) -> None:
+async def confirmation_email(ctx: TaskContext, enrolment_id: str, status: str = "enrolled") -> None:
     """Confirm a new enrolment: a seat, or a place on the waiting list with its position."""
     enrolment = await ctx.session.get(Enrolment, uuid.UUID(enrolment_id))
     if enrolment is None:
         return
-    waiting = enrolment.status is EnrolmentStatus.WAITLISTED
-    await _send(ctx, enrolment_id, WAITLISTED if waiting else ENROLLED)
+    if status == EnrolmentStatus.WAITLISTED:
+        if enrolment.status is not EnrolmentStatus.WAITLISTED:
+            return  # promoted before this was sent: the promotion e-mail says it all
+        await _send(ctx, enrolment_id, WAITLISTED)
+        return
+    await _send(ctx, enrolment_id, ENROLLED)
 
 
 @task("enrolments.promotion_email", queue=Queue.EMAIL)
