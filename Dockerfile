@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY lms ./lms
 COPY courses ./courses
 COPY media ./media
+COPY enrolments ./enrolments
 COPY certificates ./certificates
 COPY workers ./workers
 RUN pip install --no-cache-dir .

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Router
+from litestar.static_files import create_static_files_router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -41,6 +43,8 @@ from media.files import FilesController
 from media.storage import build_storage
 
 logger = logging.getLogger("lms.app")
+SWAGGER_ASSETS = "/schema/assets"
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _broker_check(publisher: Any) -> Check:
@@ -127,7 +131,14 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         version="0.1.0",
         description="Catalogue, publishing, enrolment, progress, media and certificates.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
+        # Served from the package (lms/static/swagger-ui), so the docs work without internet access.
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+            )
+        ],
         use_handler_docstrings=True,
         components=Components(
             security_schemes={
@@ -136,7 +147,16 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         ),
     )
     app = Litestar(
-        route_handlers=[api, HealthController, metrics_endpoint, FilesController, VerifyPageController],
+        route_handlers=[
+            api,
+            create_static_files_router(
+                path=SWAGGER_ASSETS, directories=[STATIC / "swagger-ui"], include_in_schema=False
+            ),
+            HealthController,
+            metrics_endpoint,
+            FilesController,
+            VerifyPageController,
+        ],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
         lifespan=[lifespan],

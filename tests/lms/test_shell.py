@@ -36,7 +36,10 @@ async def test_openapi_schema_and_ui(client: Client) -> None:
     assert schema["paths"]["/api/v1/auth/login"]["post"]["description"]
     ui = await client.get("/schema/swagger")
     assert ui.status_code == 200
-    assert "swagger" in ui.text.lower()
+    assert "/schema/assets/swagger-ui-bundle.js" in ui.text, "the UI is served from the package, not a CDN"
+    bundle = await client.get("/schema/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert "SwaggerUIBundle" in bundle.text
 
 
 async def test_cors_allows_configured_origins_only(settings: Settings) -> None:
