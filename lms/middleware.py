@@ -13,7 +13,15 @@ from time import perf_counter
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from lms.observability import Metrics, access_logger, request_id_var
 
@@ -63,7 +71,11 @@ class EdgeMiddleware:
         return self.any_origin or origin in self.origins
 
     async def _preflight(self, origin: bytes, send: Send, request_id: bytes) -> int:
-        headers = [(b"vary", b"Origin"), (REQUEST_ID_HEADER, request_id), (b"content-length", b"0")]
+        headers: list[tuple[bytes, bytes]] = [
+            (b"vary", b"Origin"),
+            (REQUEST_ID_HEADER, request_id),
+            (b"content-length", b"0"),
+        ]
         if self._origin_allowed(origin):
             headers += [
                 (b"access-control-allow-origin", b"*" if self.any_origin else origin),
@@ -71,8 +83,10 @@ class EdgeMiddleware:
                 (b"access-control-allow-headers", CORS_ALLOWED_HEADERS),
                 (b"access-control-max-age", CORS_MAX_AGE),
             ]
-        await send({"type": "http.response.start", "status": 204, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
+        start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 204, "headers": headers}
+        body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(start)
+        await send(body)
         return 204
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -142,7 +142,9 @@ async def test_reset_email_is_sent_in_the_learners_language_and_the_secret_leave
 
     [mail] = smtp.to(user.email)
     assert mail["Subject"].startswith("Restablece")
-    body = mail.get_payload(decode=True).decode()
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     link = re.search(r"http://testserver/reset-password\?token=(\S+)", body)
     assert link is not None
     async with sessionmaker() as session:
