@@ -602,8 +602,10 @@ def _runs(course_id: uuid.UUID, fmt: CourseFormat, index: int, now: datetime) ->
     offsets = (-120, -10, 20 + index) if fmt is MOOC else (-60, 10 + index)
     for offset in offsets:
         starts = now + timedelta(days=offset)
+        if fmt is MASTERCLASS:
+            starts = starts.replace(hour=16)  # 17:00 or 18:00 in Madrid
         weeks = 5 if fmt is MOOC else 0
-        live = starts.replace(hour=16) if fmt is MASTERCLASS else None  # 17:00 or 18:00 in Madrid
+        live = starts if fmt is MASTERCLASS else None
         runs.append(
             CourseRun(
                 id=uuid.uuid4(),
