@@ -36,7 +36,10 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
         "pool_timeout": settings.database_pool_timeout,
-        "pool_pre_ping": True,
+        # No pre-ping: it costs a round trip on every checkout. A connection broken by a database restart
+        # fails one request with 503, and SQLAlchemy then invalidates the whole pool; recycling bounds the age
+        # of idle connections.
+        "pool_recycle": 1800,
         "echo": settings.database_echo,
         "connect_args": {"timeout": settings.database_pool_timeout, "server_settings": {"timezone": "UTC"}},
     }
