@@ -126,7 +126,8 @@ class LessonProgress(Base):
     opened_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime | None]
-    watched: Mapped[Any] = mapped_column(NUMMULTIRANGE, server_default="{}")  # played seconds, merged
+    # Played seconds, merged by the database; deferred, as only SQL reads it (coverage is watched_seconds).
+    watched: Mapped[Any] = mapped_column(NUMMULTIRANGE, server_default="{}", deferred=True)
     watched_seconds: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=0, server_default="0")
     attempts_used: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     best_score: Mapped[int | None] = mapped_column(SmallInteger)

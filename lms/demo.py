@@ -13,7 +13,7 @@ from lms.settings import Settings
 logger = logging.getLogger("lms.demo")
 
 # Each module has ``async def load(session, settings) -> None`` that does nothing when its data is there.
-DEMO_MODULES = ("lms.accounts.demo", "courses.demo")
+DEMO_MODULES = ("lms.accounts.demo", "courses.demo", "enrolments.demo")
 
 DemoLoader = Callable[[AsyncSession, Settings], Awaitable[None]]
 
