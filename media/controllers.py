@@ -19,7 +19,7 @@ from lms.accounts.models import User
 from lms.pagination import Page
 from lms.settings import Settings
 from media import deps
-from media.delivery import Viewer
+from media.delivery import Delivery
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
 from media.public import public_image
 from media.schemas import Asset as AssetOut
@@ -172,24 +172,26 @@ class MediaController(Controller):
     @get("/{asset_id:uuid}", security=BEARER)
     async def deliver(
         self,
-        delivery_viewer: NamedDependency[Viewer | None],
+        bearer: NamedDependency[str | None],
         asset_id: FromPath[uuid.UUID],
-        media: NamedDependency[MediaService],
+        delivery: NamedDependency[Delivery],
     ) -> Response[bytes]:
         """Redirect to the file: public assets for anyone, lesson media for staff and enrolled learners."""
-        url, public = await media.delivery(delivery_viewer, asset_id)
+        # No request transaction here: a cache hit touches no database at all (see media/delivery.py).
+        url, public = await delivery.url(await delivery.viewer(bearer), asset_id)
         return _redirect(url, public=public)
 
     @get("/{asset_id:uuid}/thumbnails/{width:int}", security=BEARER)
     async def thumbnail(
         self,
-        delivery_viewer: NamedDependency[Viewer | None],
+        bearer: NamedDependency[str | None],
         asset_id: FromPath[uuid.UUID],
         width: FromPath[int],
         media: NamedDependency[MediaService],
     ) -> Response[bytes]:
         """Redirect to one of an image's WebP thumbnails, with the image's access rule."""
-        url, public = await media.thumbnail(delivery_viewer, asset_id, width)
+        viewer = await media.delivery.viewer(bearer)
+        url, public = await media.thumbnail(viewer, asset_id, width)
         return _redirect(url, public=public)
 
     @delete("/{asset_id:uuid}", status_code=HTTP_204_NO_CONTENT, security=BEARER)

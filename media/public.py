@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from media.repository import AssetRepository
+from media.repository import public_rows
 from media.storage import Storage
 
 
@@ -55,7 +55,7 @@ class PublicUrls:
         self._cache.pop(asset_id, None)
 
     async def images(
-        self, session: AsyncSession, asset_ids: Sequence[uuid.UUID | None]
+        self, session: AsyncSession | AsyncConnection, asset_ids: Sequence[uuid.UUID | None]
     ) -> dict[uuid.UUID, PublicImage]:
         """Public images for the given ids (unknown, private or unprocessed ones are left out)."""
         found: dict[uuid.UUID, PublicImage] = {}
@@ -70,7 +70,7 @@ class PublicUrls:
                 self._cache.move_to_end(asset_id)
                 found[asset_id] = hit
         if missing:
-            rows = await AssetRepository(session=session, auto_refresh=False).public_rows(missing)
+            rows = await public_rows(session, missing)
             for asset_id, bucket, key, details in rows:
                 image = public_image(self.storage, bucket, key, details)
                 found[asset_id] = image

@@ -11,6 +11,7 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import ColumnElement, literal, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from courses.models import Course, CourseModule, CourseRun, CourseStatus, Lesson
 from enrolments.models import SEATED_STATUSES, Enrolment
@@ -148,13 +149,17 @@ class AssetRepository(SQLAlchemyAsyncRepository[Asset]):
         )
         return list(items), total
 
-    async def public_rows(
-        self, asset_ids: Sequence[uuid.UUID]
-    ) -> list[tuple[uuid.UUID, str, str, dict[str, Any]]]:
-        """Id, bucket, key and details of the ready public assets among ``asset_ids``, in one query."""
-        stmt = select(Asset.id, Asset.bucket, Asset.object_key, Asset.details).where(
-            Asset.id.in_(asset_ids),
-            Asset.purpose == AssetPurpose.PUBLIC,
-            Asset.status == AssetStatus.READY,
-        )
-        return [(r.id, r.bucket, r.object_key, r.details) for r in (await self.session.execute(stmt)).all()]
+
+async def public_rows(
+    executor: AsyncSession | AsyncConnection, asset_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str, dict[str, Any]]]:
+    """Id, bucket, key and details of the ready public assets among ``asset_ids``, in one query.
+
+    Takes a bare connection too, so list endpoints that skip the session machinery can use it.
+    """
+    stmt = select(Asset.id, Asset.bucket, Asset.object_key, Asset.details).where(
+        Asset.id.in_(asset_ids),
+        Asset.purpose == AssetPurpose.PUBLIC,
+        Asset.status == AssetStatus.READY,
+    )
+    return [(r.id, r.bucket, r.object_key, r.details) for r in (await executor.execute(stmt)).all()]

@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms import audit
-from lms.accounts.deps import STAFF_ROLES
 from lms.accounts.models import User
 from lms.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from lms.settings import Settings
 from media import processing, rules
+from media.delivery import NOT_FOUND, Delivery, Viewer
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
 from media.repository import AssetRepository
 from media.schemas import CompletedPart, UploadRequest
@@ -28,7 +28,6 @@ logger = logging.getLogger("media")
 
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 SWEEP_BATCH = 200  # stale uploads one sweep removes at most; the next sweep takes the rest
-NOT_FOUND = "No such asset."  # the same answer for unknown and forbidden assets
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +64,11 @@ def _summary(asset: Asset) -> dict[str, Any]:
 
 
 class MediaService:
-    def __init__(self, session: AsyncSession, storage: Storage, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, delivery: Delivery) -> None:
         self.session = session
-        self.storage = storage
-        self.settings = settings
+        self.delivery = delivery
+        self.storage = delivery.storage
+        self.settings = delivery.settings
         self.assets = AssetRepository(session=session, auto_refresh=False)
 
     # -- uploads -------------------------------------------------------------------------------------
@@ -245,43 +245,14 @@ class MediaService:
     ) -> tuple[list[Asset], int]:
         return await self.assets.search(kind=kind, purpose=purpose, status=status, limit=limit, offset=offset)
 
-    async def delivery(self, viewer: User | None, asset_id: uuid.UUID) -> tuple[str, bool]:
-        """Where the caller may read the asset, and whether that is a public URL (else a presigned GET)."""
-        row = await self.assets.delivery_row(asset_id)
-        if row is None or row.status is AssetStatus.PENDING:
-            raise NotFound(NOT_FOUND)
-        if row.purpose is AssetPurpose.PUBLIC:
-            return self.storage.public_url(row.bucket, row.object_key), True
-        if viewer is None:
-            raise NotFound(NOT_FOUND)
-        if viewer.role not in STAFF_ROLES and not await self.assets.learner_may_read(
-            row.id, viewer.id, datetime.now(UTC)
-        ):
-            raise NotFound(NOT_FOUND)
-        url = await self.storage.presigned_get_url(
-            row.bucket,
-            row.object_key,
-            expires=self.settings.media_download_ttl,
-            filename=row.filename,
-            content_type=row.content_type,
-        )
-        return url, False
-
-    async def thumbnail(self, viewer: User | None, asset_id: uuid.UUID, width: int) -> tuple[str, bool]:
+    async def thumbnail(self, viewer: Viewer | None, asset_id: uuid.UUID, width: int) -> tuple[str, bool]:
         """A thumbnail of an image asset, with the same access rule as the image itself."""
         asset = await self.assets.get_one_or_none(Asset.id == asset_id)
         if asset is None or asset.status is not AssetStatus.READY:
             raise NotFound(NOT_FOUND)
         thumb = next((t for t in asset.details.get("thumbnails", []) if t["width"] == width), None)
         public = asset.purpose is AssetPurpose.PUBLIC
-        may_read = public or (
-            viewer is not None
-            and (
-                viewer.role in STAFF_ROLES
-                or await self.assets.learner_may_read(asset.id, viewer.id, datetime.now(UTC))
-            )
-        )
-        if thumb is None or not may_read:
+        if thumb is None or not (public or await self.delivery.may_read(viewer, asset.id)):
             raise NotFound("No such thumbnail.")
         if public:
             return self.storage.public_url(thumb["bucket"], thumb["key"]), True
@@ -320,6 +291,7 @@ class MediaService:
         except IntegrityError as exc:  # a reference added after our check; the foreign key refuses
             raise Conflict("The asset is in use; replace it there first.") from exc
         _owe_removal(self.session, asset)
+        self.delivery.cache.forget_asset(asset.id)
         audit.record(
             self.session,
             actor_id=actor.id,
