@@ -4,7 +4,7 @@ A presigned URL already grants access for ``media_download_ttl`` seconds (minute
 *positive* decision for a few seconds does not widen what a caller can do: a logout, a withdrawal or a
 deletion takes effect within ``VIEWER_TTL``/``ACCESS_TTL`` seconds, well inside the life of any URL handed
 out just before. Refusals are never remembered (a learner who has just enrolled gets in at once).
-See docs/decisions/0001-media-delivery-cache.md.
+See docs/decisions/0008-media-delivery-cache.md.
 """
 
 from __future__ import annotations

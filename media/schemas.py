@@ -56,7 +56,7 @@ class PartUrl(msgspec.Struct):
     url: str
 
 
-class Upload(msgspec.Struct, kw_only=True):
+class Upload(msgspec.Struct, kw_only=True, omit_defaults=True):
     """How to send the file: a POST form (``post``) or presigned parts (``multipart``)."""
 
     asset: Asset

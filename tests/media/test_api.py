@@ -462,3 +462,14 @@ async def test_staff_list_the_media_library(backend: Backend, factory: Factory) 
 
     assert [a["filename"] for a in ready.json()["items"]] == ["a.pdf"]
     assert everything.json()["total"] == 2
+
+
+async def test_a_bad_token_on_a_media_link_is_unauthorized(backend: Backend, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    asset = await upload(backend, staff, samples.pdf(), "a.pdf", "application/pdf", "lesson")
+
+    answer = await backend.client.get(
+        f"{API}/media/{asset['id']}", headers={"Authorization": "Bearer not-a-token"}, follow_redirects=False
+    )
+
+    assert answer.status_code == 401
