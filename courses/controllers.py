@@ -70,7 +70,7 @@ class CatalogueController(Controller):
 
     @get(
         "/",
-        responses={200: ResponseSpec(data_container=Page[s.CourseCard], description="A page of courses")},
+        responses={200: ResponseSpec(data_container=s.CataloguePage, description="A page of courses")},
     )
     async def list_courses(
         self,
@@ -94,7 +94,7 @@ class CatalogueController(Controller):
         offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
         lang: Lang = None,
     ) -> Response[bytes]:
-        """Published courses with filters, accent-insensitive search, sorting and a total."""
+        """Published courses with filters, accent-insensitive search, sorting and a total (capped at 1000)."""
         if competence is not None and not is_competence(competence):
             raise ValidationFailed.on("competence", f"{competence!r} is not a DigComp 2.2 competence")
         if starts_from and starts_to and starts_to < starts_from:

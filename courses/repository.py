@@ -50,6 +50,9 @@ from media.models import Asset
 
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 MAX_SEARCH_TERMS = 8  # beyond this a query is a paste, not a search; keeps the tsquery small
+# The catalogue counts matches up to this many and then says "at least": an exact total costs a pass over
+# every match, which grows with the catalogue; nobody pages through fifty pages of twenty courses.
+TOTAL_CAP = 1000
 
 
 class Sort(enum.StrEnum):
@@ -197,20 +200,23 @@ def _statement(shape: _Shape) -> Any:
     if run_conditions:
         conditions.append(exists().where(CourseRun.course_id == Course.id, *run_conditions))
 
+    # Every order ends with (published_at DESC, id DESC): the partial indexes on published courses end so,
+    # and read backwards they give newest and popularity in order, so LIMIT stops after the page.
+    newest = (Course.published_at.desc(), Course.id.desc())
+    order: tuple[ColumnElement[Any], ...]
     if shape.sort is Sort.RELEVANCE:
-        key: ColumnElement[Any] = func.ts_rank_cd(Course.search_vector, tsquery).desc()
+        order = (func.ts_rank_cd(Course.search_vector, tsquery).desc(), *newest)
     elif shape.sort is Sort.POPULARITY:
-        key = Course.popularity.desc()
+        order = (Course.popularity.desc(), *newest)
     elif shape.sort is Sort.START_DATE:
         next_start = (
             select(func.min(CourseRun.starts_at))
             .where(CourseRun.course_id == Course.id, CourseRun.starts_at >= now)
             .scalar_subquery()
         )
-        key = next_start.asc().nulls_last()
+        order = (next_start.asc().nulls_last(), *newest)
     else:
-        key = Course.published_at.desc()
-    order = (key, Course.published_at.desc(), Course.id)
+        order = newest
 
     ranked = (
         select(
@@ -239,7 +245,15 @@ def _statement(shape: _Shape) -> Any:
         .limit(1)
         .lateral("next_run")
     )
-    total = select(func.count().label("total")).select_from(Course).where(*conditions).subquery("total")
+    # Counting stops at TOTAL_CAP + 1 matches: one more than the cap tells "more than" from "exactly".
+    matches = (
+        select(literal_column("1").label("one"))
+        .select_from(Course)
+        .where(*conditions)
+        .limit(TOTAL_CAP + 1)
+        .subquery("matches")
+    )
+    total = select(func.count().label("total")).select_from(matches).subquery("total")
     return (
         select(total.c.total, ranked, next_run)
         .select_from(total.outerjoin(ranked, true()).outerjoin(next_run, true()))
@@ -265,11 +279,11 @@ def catalogue_sql(query: CatalogueQuery, lang: str) -> tuple[str, tuple[Any, ...
 async def catalogue_page(
     connection: AsyncConnection, query: CatalogueQuery, lang: str
 ) -> tuple[list[Row[Any]], int]:
-    """The rows of one catalogue page and the total, in one statement and one round trip."""
+    """The rows of one catalogue page and the matches counted up to ``TOTAL_CAP + 1``, in one round trip."""
     sql, params = catalogue_sql(query, lang)
     rows = (await connection.exec_driver_sql(sql, params)).all()
-    total = rows[0].total if rows else 0
-    return [row for row in rows if row.id is not None], total
+    counted = rows[0].total if rows else 0
+    return [row for row in rows if row.id is not None], counted
 
 
 class CourseRepository(SQLAlchemyAsyncRepository[Course]):

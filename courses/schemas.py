@@ -336,6 +336,16 @@ class CourseCard(msgspec.Struct):
     next_run: NextRun | None
 
 
+class CataloguePage(msgspec.Struct):
+    """A page of the public catalogue; the total is exact up to a cap, then a lower bound ("1000+")."""
+
+    items: list[CourseCard]
+    total: int
+    total_is_lower_bound: bool  # true: at least ``total`` courses match (more than the cap)
+    limit: int
+    offset: int
+
+
 class PublicSpeaker(msgspec.Struct):
     name: str
     affiliation: str | None

@@ -32,6 +32,7 @@ from courses.models import (
     QuizQuestion,
 )
 from courses.repository import (
+    TOTAL_CAP,
     CatalogueQuery,
     CourseRepository,
     LessonRepository,
@@ -43,7 +44,6 @@ from courses.repository import (
 from courses.sanitize import ArticleSanitizer
 from lms.audit import record
 from lms.errors import Conflict, FieldError, NotFound, ValidationFailed
-from lms.pagination import Page
 from media.models import AssetKind
 
 MAX_TITLE = 200
@@ -771,11 +771,15 @@ class CourseService:
 # ---------------------------------------------------------------- public catalogue
 
 
-async def catalogue(connection: AsyncConnection, query: CatalogueQuery, lang: str) -> Page[s.CourseCard]:
-    """One page of published courses (one SQL statement)."""
-    rows, total = await catalogue_page(connection, query, lang)
-    return Page(
-        items=[present.card(row, lang) for row in rows], total=total, limit=query.limit, offset=query.offset
+async def catalogue(connection: AsyncConnection, query: CatalogueQuery, lang: str) -> s.CataloguePage:
+    """One page of published courses (one SQL statement), with the total capped at ``TOTAL_CAP``."""
+    rows, counted = await catalogue_page(connection, query, lang)
+    return s.CataloguePage(
+        items=[present.card(row, lang) for row in rows],
+        total=min(counted, TOTAL_CAP),
+        total_is_lower_bound=counted > TOTAL_CAP,
+        limit=query.limit,
+        offset=query.offset,
     )
 
 

@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courses.models import CourseRun
+from courses.models import Course, CourseFormat, CourseRun, CourseStatus
+from courses.repository import TOTAL_CAP
 from lms.accounts.models import Role
 from tests.courses.helpers import API, NOW, Client, iso, published_course
 from tests.support import Factory
@@ -168,11 +169,38 @@ async def test_sorting_and_pagination_with_a_total(
     assert soonest[-2:] == ["programacio-python", "excel-en-30-minuts"]  # evergreen last
     assert _slugs(page) == newest[2:]
     assert page.json()["total"] == 4
-    assert beyond.json() == {"items": [], "total": 4, "limit": 2, "offset": 40}
+    assert page.json()["total_is_lower_bound"] is False
+    assert beyond.json() == {"items": [], "total": 4, "total_is_lower_bound": False, "limit": 2, "offset": 40}
     card = next(
         i for i in (await client.get(f"{API}/courses")).json()["items"] if i["slug"].startswith("cib")
     )
     assert card["next_run"]["seats_left"] == 5
+
+
+async def test_total_is_exact_up_to_the_cap_and_a_lower_bound_beyond(
+    db: AsyncSession, client: Client
+) -> None:
+    def course(i: int, **values: Any) -> dict[str, Any]:
+        return {
+            "slug": f"curs-{i}",
+            "format": CourseFormat.INSTANT,
+            "status": CourseStatus.PUBLISHED,
+            "title": {"ca": f"Curs {i}"},
+            "category": "dades" if i % 2 else "ofimatica",
+            "published_at": NOW - timedelta(minutes=i),
+            **values,
+        }
+
+    await db.execute(insert(Course), [course(i) for i in range(TOTAL_CAP + 1)])
+    await db.commit()
+
+    everything = (await client.get(f"{API}/courses", params={"limit": 5})).json()
+    half = (await client.get(f"{API}/courses", params={"category": "dades", "limit": 5})).json()
+
+    assert (everything["total"], everything["total_is_lower_bound"]) == (TOTAL_CAP, True)
+    assert len(everything["items"]) == 5
+    assert [item["slug"] for item in everything["items"]] == [f"curs-{i}" for i in range(5)]
+    assert (half["total"], half["total_is_lower_bound"]) == ((TOTAL_CAP + 1) // 2, False)
 
 
 async def test_language_from_query_or_accept_language_with_fallback(client: Client, factory: Factory) -> None:

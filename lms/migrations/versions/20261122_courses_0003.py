@@ -89,9 +89,9 @@ def upgrade() -> None:
     )
     op.create_index('ix_courses_digcomp', 'courses', ['digcomp'], unique=False, postgresql_using='gin', postgresql_ops={'digcomp': 'jsonb_path_ops'})
     op.create_index('ix_courses_languages', 'courses', ['languages'], unique=False, postgresql_using='gin')
-    op.create_index('ix_courses_published_format', 'courses', ['format', 'category'], unique=False, postgresql_where="status = 'published'")
-    op.create_index('ix_courses_published_newest', 'courses', ['published_at'], unique=False, postgresql_where="status = 'published'")
-    op.create_index('ix_courses_published_popular', 'courses', ['popularity'], unique=False, postgresql_where="status = 'published'")
+    op.create_index('ix_courses_published_category', 'courses', ['category', 'format'], unique=False, postgresql_where="status = 'published'")
+    op.create_index('ix_courses_published_newest', 'courses', ['published_at', 'id'], unique=False, postgresql_where="status = 'published'")
+    op.create_index('ix_courses_published_popular', 'courses', ['popularity', 'published_at', 'id'], unique=False, postgresql_where="status = 'published'")
     op.create_index('ix_courses_search_vector', 'courses', ['search_vector'], unique=False, postgresql_using='gin')
     op.create_table('course_modules',
     sa.Column('course_id', sa.UUID(), nullable=False),
@@ -208,7 +208,7 @@ def downgrade() -> None:
     op.drop_index('ix_courses_search_vector', table_name='courses', postgresql_using='gin')
     op.drop_index('ix_courses_published_popular', table_name='courses', postgresql_where="status = 'published'")
     op.drop_index('ix_courses_published_newest', table_name='courses', postgresql_where="status = 'published'")
-    op.drop_index('ix_courses_published_format', table_name='courses', postgresql_where="status = 'published'")
+    op.drop_index('ix_courses_published_category', table_name='courses', postgresql_where="status = 'published'")
     op.drop_index('ix_courses_languages', table_name='courses', postgresql_using='gin')
     op.drop_index('ix_courses_digcomp', table_name='courses', postgresql_using='gin', postgresql_ops={'digcomp': 'jsonb_path_ops'})
     op.drop_table('courses')
