@@ -358,7 +358,12 @@ async def _facts(storage: Storage, settings: Settings, asset: Asset) -> dict[str
 async def sweep_pending(session: AsyncSession, storage: Storage, settings: Settings, now: datetime) -> int:
     """Remove uploads still pending after the allowed age, with whatever arrived of them."""
     before = now - timedelta(seconds=settings.media_pending_max_age)
-    stale = await AssetRepository(session=session, auto_refresh=False).stale_pending(before, SWEEP_BATCH)
+    repository = AssetRepository(session=session, auto_refresh=False)
+    stale = [
+        a for a in await repository.stale_pending(before, SWEEP_BATCH) if not await repository.uses(a.id)
+    ]
+    # An unfinished upload a course already points at stays (its foreign key would refuse the deletion and
+    # block the whole sweep); staff see it pending and replace it.
     for asset in stale:
         # Objects first: if the commit then fails, the rows are still pending and the next sweep retries.
         if asset.upload_id is not None:

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from courses.models import CourseStatus
 from lms.accounts.models import Role
 from lms.db.session import unit_of_work
 from lms.settings import Settings
@@ -25,7 +26,7 @@ from media.sniff import sniff
 from media.storage import build_storage
 from tests.media import samples
 from tests.media.conftest import Backend
-from tests.media.test_api import API, request_upload, upload
+from tests.media.test_api import API, _course_using, request_upload, upload
 from tests.support import Factory, running_worker, settings_env
 
 
@@ -199,12 +200,16 @@ async def test_the_sweep_removes_day_old_pending_uploads_and_their_objects(
     fresh = await request_upload(
         backend, staff, filename="new.pdf", content_type="application/pdf", size_bytes=100, purpose="lesson"
     )
+    cover = await request_upload(
+        backend, staff, filename="cover.png", content_type="image/png", size_bytes=100, purpose="public"
+    )
+    await _course_using(sessionmaker, cover["asset"]["id"], status=CourseStatus.DRAFT, as_cover=True)
     bucket = backend.settings.bucket_media
     await backend.storage.put_bytes(bucket, old["fields"]["key"], b"%PDF-" + b"0" * 95, "application/pdf")
     async with unit_of_work(sessionmaker) as session:
         await session.execute(
             update(Asset)
-            .where(Asset.id == uuid.UUID(old["asset"]["id"]))
+            .where(Asset.id.in_([uuid.UUID(old["asset"]["id"]), uuid.UUID(cover["asset"]["id"])]))
             .values(created_at=datetime.now(UTC) - timedelta(hours=25))
         )
 
@@ -214,6 +219,7 @@ async def test_the_sweep_removes_day_old_pending_uploads_and_their_objects(
     assert removed == 1
     assert await db.get(Asset, uuid.UUID(old["asset"]["id"])) is None
     assert await db.get(Asset, uuid.UUID(fresh["asset"]["id"])) is not None
+    assert await db.get(Asset, uuid.UUID(cover["asset"]["id"])) is not None  # a course points at it
     assert await backend.storage.stat(bucket, old["fields"]["key"]) is None
 
 
