@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Router
-from litestar.static_files import create_static_files_router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from certificates.controllers import CertificatesController, MyCertificatesController, VerifyPageController
 from courses.controllers import (
@@ -49,7 +49,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def _broker_check(publisher: Any) -> Check:
     def probe() -> None:
-        with publisher.app.connection_for_write() as conn:
+        celery = publisher.app
+        if celery is None:
+            return
+        with celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
 
     async def check() -> None:
@@ -75,8 +78,9 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
     limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
     if publisher is None:
         from workers.app import create_celery
+        from workers.publishing import BufferedPublisher
 
-        publisher = create_celery(settings).conf["aula_publisher"]
+        publisher = BufferedPublisher(create_celery(settings).conf["aula_publisher"])
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -97,6 +101,9 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         try:
             yield
         finally:
+            closing = getattr(publisher, "aclose", None)
+            if closing is not None:
+                await closing()
             await engine.dispose()
             await limiter.aclose()
 

@@ -49,7 +49,7 @@ def _profile(profile: LearnerProfile | None) -> Profile | None:
     )
 
 
-def to_me(user: User) -> Me:
+def to_me(user: User, profile: LearnerProfile | None) -> Me:
     return Me(
         id=user.id,
         email=user.email,
@@ -57,7 +57,7 @@ def to_me(user: User) -> Me:
         preferred_language=user.preferred_language,
         role=user.role,
         created_at=user.created_at,
-        profile=_profile(user.profile),
+        profile=_profile(profile),
     )
 
 
@@ -139,7 +139,7 @@ class MeController(Controller):
         self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]
     ) -> Me:
         """The caller's own account."""
-        return to_me(await accounts.me(principal.user.id))
+        return to_me(principal.user, await accounts.profile_of(principal.user))
 
     @patch("/")
     async def update_me(
@@ -149,7 +149,7 @@ class MeController(Controller):
         accounts: NamedDependency[AccountService],
     ) -> Me:
         """Change the name printed on certificates, the preferred language, or the optional profile."""
-        return to_me(await accounts.update_me(principal.user.id, data))
+        return to_me(principal.user, await accounts.update_me(principal.user, data))
 
     @post("/password", status_code=HTTP_204_NO_CONTENT)
     async def change_password(

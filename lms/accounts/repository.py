@@ -8,7 +8,6 @@ from datetime import datetime
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import selectinload
 
 from lms.accounts.models import AuthSession, LearnerProfile, User
 
@@ -18,10 +17,6 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 
     async def by_email(self, email: str) -> User | None:
         return await self.get_one_or_none(User.email == email.strip().lower())
-
-    async def with_profile(self, user_id: uuid.UUID) -> User | None:
-        stmt = select(User).where(User.id == user_id).options(selectinload(User.profile))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def search(self, text: str | None, limit: int, offset: int) -> tuple[list[User], int]:
         filters = []

@@ -89,7 +89,7 @@ class AccountService:
                 registration_attempt_notice.enqueue(self.session, user_id=str(existing.id))
             return
         if data.profile is not None:
-            await self._apply_profile(user_id, data.profile)
+            self._apply_profile(user_id, data.profile)
         welcome_email.enqueue(self.session, user_id=str(user_id))
 
     async def login(self, email: str, password: str, client: str, user_agent: str | None) -> TokenPair:
@@ -163,30 +163,26 @@ class AccountService:
         if auth is not None:
             auth.revoked_at = datetime.now(UTC)
 
-    async def me(self, user_id: uuid.UUID) -> User:
-        user = await self.users.with_profile(user_id)
-        if user is None:
-            raise NotFound("No such account.")
-        return user
+    async def profile_of(self, user: User) -> LearnerProfile | None:
+        """The caller's optional profile; the user row is already loaded by authentication."""
+        return await self.session.get(LearnerProfile, user.id)
 
-    async def update_me(self, user_id: uuid.UUID, data: MeUpdate) -> User:
-        user = await self.me(user_id)
+    async def update_me(self, user: User, data: MeUpdate) -> LearnerProfile | None:
+        """Apply the caller's changes; returns the profile as it now stands."""
         if isinstance(data.full_name, str):
             if not data.full_name.strip():
                 raise ValidationFailed.on("full_name", "must not be blank")
             user.full_name = data.full_name.strip()
         if isinstance(data.preferred_language, str):
             user.preferred_language = data.preferred_language
+        profile = await self.profile_of(user)
         if isinstance(data.profile, ProfileIn):
-            await self._apply_profile(user.id, data.profile, current=user.profile)
-            await self.session.flush()
-            self.session.expire(user, ["profile"])
-            user = await self.me(user_id)
-        return user
+            profile = self._apply_profile(user.id, data.profile, current=profile)
+        return profile
 
-    async def _apply_profile(
+    def _apply_profile(
         self, user_id: uuid.UUID, data: ProfileIn, current: LearnerProfile | None = None
-    ) -> None:
+    ) -> LearnerProfile:
         """Store the impact-report fields only with consent; withdrawing consent erases them."""
         profile = current or LearnerProfile(user_id=user_id)
         if data.consent:
@@ -203,6 +199,7 @@ class AccountService:
             profile.employment_status = None
         if current is None:
             self.session.add(profile)
+        return profile
 
     async def change_password(self, user: User, session_id: uuid.UUID, current: str, new: str) -> None:
         """Change the password and end every other session of the account."""

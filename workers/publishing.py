@@ -1,0 +1,76 @@
+"""Publishing owed work from the API without making requests wait for the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import anyio.to_thread
+
+from lms.db.outbox import Envelope
+
+logger = logging.getLogger("workers.publishing")
+MAX_BATCH = 500  # envelopes sent in one broker round of a background flush
+DRAIN_TIMEOUT = 5.0  # seconds a shutting-down API waits for queued envelopes to reach the broker
+
+
+class BlockingPublisher(Protocol):
+    def publish_now(self, envelopes: Sequence[Envelope]) -> None: ...
+
+
+class BufferedPublisher:
+    """Queues envelopes after commit and sends them in batches from one background task.
+
+    The outbox rows are already committed when envelopes arrive here, so a message lost with a dying
+    process is published again by the outbox sweep; the request never waits for the broker.
+    """
+
+    def __init__(self, inner: BlockingPublisher) -> None:
+        self.inner = inner
+        self._queue: asyncio.Queue[Envelope] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def app(self) -> object:  # the broker health check reaches the Celery app through the publisher
+        return getattr(self.inner, "app", None)
+
+    def _ensure_running(self) -> asyncio.Queue[Envelope]:
+        if self._queue is None or self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(self._queue), name="outbox-publisher"
+            )
+        return self._queue
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        queue = self._ensure_running()
+        for envelope in envelopes:
+            queue.put_nowait(envelope)
+
+    async def _run(self, queue: asyncio.Queue[Envelope]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            await self._send(batch)
+            for _ in batch:
+                queue.task_done()
+
+    async def _send(self, batch: list[Envelope]) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.inner.publish_now, batch)
+        except Exception:
+            logger.exception("could not publish %d owed messages; the outbox sweep will", len(batch))
+
+    async def aclose(self) -> None:
+        """Send what is queued (for a few seconds at most), then stop."""
+        if self._queue is None or self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), DRAIN_TIMEOUT)
+        except TimeoutError:
+            logger.warning("%d owed messages left for the outbox sweep", self._queue.qsize())
+        self._task.cancel()
+        self._task = None
