@@ -1,6 +1,6 @@
 """Aula's full middleware stack vs. a bare Litestar app serving the same JSON (target: >= 0.85x req/s).
 
-    .venv/bin/python -m bench.app_overhead [--seconds 8] [--rounds 3]
+.venv/bin/python -m bench.app_overhead [--seconds 8] [--rounds 3]
 """
 
 from __future__ import annotations

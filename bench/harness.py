@@ -65,8 +65,22 @@ def serve(factory: str, env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
@@ -101,7 +115,16 @@ def wrk(
     RESULTS.mkdir(parents=True, exist_ok=True)
     lua.write_text((script or "") + _P95_SCRIPT)
     out = subprocess.run(
-        [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
+        [
+            require_wrk(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -112,8 +135,13 @@ def wrk(
     rps = _RPS.search(out)
     if rps is None:
         raise RuntimeError(f"could not read wrk's output:\n{out}")
-    return Load(float(rps.group(1)), latencies["50"], float(p95.group(1)) if p95 else latencies["90"],
-                latencies["99"], errors)
+    return Load(
+        float(rps.group(1)),
+        latencies["50"],
+        float(p95.group(1)) if p95 else latencies["90"],
+        latencies["99"],
+        errors,
+    )
 
 
 def best_of(loads: Sequence[Load]) -> Load:
@@ -130,8 +158,10 @@ def report(name: str, figures: dict[str, object]) -> None:
     print(f"\n== {name}")
     for key, value in figures.items():
         if isinstance(value, Load):
-            print(f"  {key:<28} {value.requests_per_second:>10.0f} req/s  p50 {value.p50_ms:.2f} ms"
-                  f"  p95 {value.p95_ms:.2f} ms  p99 {value.p99_ms:.2f} ms  errors {value.errors}")
+            print(
+                f"  {key:<28} {value.requests_per_second:>10.0f} req/s  p50 {value.p50_ms:.2f} ms"
+                f"  p95 {value.p95_ms:.2f} ms  p99 {value.p99_ms:.2f} ms  errors {value.errors}"
+            )
         elif isinstance(value, float):
             print(f"  {key:<28} {value:.3f}")
         else:
