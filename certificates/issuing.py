@@ -208,17 +208,25 @@ def record(certificate: Certificate, printed: Printed, key: str, digest: str, no
         certificate.issued_at = now
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    certificates: list[Certificate]
+    closed_messages: list[uuid.UUID]  # owed issuances this batch did on behalf of their own tasks
+
+
 async def issue_owed(
     session: AsyncSession, printer: Printer, certificate_id: uuid.UUID, batch_size: int
-) -> list[Certificate]:
+) -> Issued:
     """Issue an owed certificate, and up to ``batch_size - 1`` other owed ones nobody is working on.
 
-    Returns the certificates issued; an empty list when this one is already issued (a repeated delivery).
+    Returns the certificates issued (none when this one is already issued: a repeated delivery) and the
+    outbox messages of the others, now done.
     """
     repo = CertificateRepository(session=session)
     first = await repo.lock(certificate_id)
     if first is None or first.status is not CertificateStatus.PENDING:
-        return []
+        return Issued([], [])
+    await repo.relax_durability()
     more = await repo.lock_more_owed(first.id, batch_size - 1)
     issued = await printer.print(
         session,
@@ -227,7 +235,9 @@ async def issue_owed(
         must_succeed=frozenset({first.id}),
     )
     done = {certificate.id for certificate in issued}
+    closed = []
     for certificate, message in more:
         if certificate.id in done:
             outbox.mark_done(message)
-    return issued
+            closed.append(message.id)
+    return Issued(issued, closed)

@@ -46,6 +46,7 @@ QR_SIZE = 92.0
 QR_MASK = 2
 
 _fonts_lock = threading.Lock()
+_registered = threading.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,8 @@ def _coverage(font_name: str) -> frozenset[int]:
 
 def register_fonts() -> None:
     """Register the embedded fonts once per process (ReportLab keeps a global registry)."""
+    if _registered.is_set():
+        return
     with _fonts_lock:
         # Binary streams: ASCII85 makes PDFs a quarter larger and costs time on every page.
         rl_config.useA85 = 0
@@ -87,6 +90,7 @@ def register_fonts() -> None:
         for name, filename in _FONT_FILES.items():
             if name not in registered:
                 pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / filename)))
+        _registered.set()
 
 
 def runs(value: str, font_name: str) -> list[tuple[str, str]]:

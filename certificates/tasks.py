@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+import anyio.to_thread
 
 from certificates.i18n import text
 from certificates.issuing import Printer, issue_owed
 from certificates.links import download_link, verify_link
 from certificates.models import Certificate, CertificateStatus
 from certificates.repository import CertificateRepository
+from lms.db.session import after_commit
 from lms.mail import Mail, build_mailer
 from media.storage import Storage, build_storage
 from workers.queues import Queue
 from workers.registry import TaskContext, task
+
+logger = logging.getLogger("certificates")
 
 
 def _printer(ctx: TaskContext) -> Printer:
@@ -27,10 +33,35 @@ async def issue_certificate(ctx: TaskContext, certificate_id: str) -> None:
     issued = await issue_owed(
         ctx.session, _printer(ctx), uuid.UUID(certificate_id), settings.certificate_batch_size
     )
-    for certificate in issued:
+    for certificate in issued.certificates:
         certificate_ready_email.enqueue(
             ctx.session, certificate_id=str(certificate.id), version=certificate.version
         )
+    if issued.closed_messages:
+        _skip_deliveries(ctx, issued.closed_messages)
+
+
+def _skip_deliveries(ctx: TaskContext, outbox_ids: list[uuid.UUID]) -> None:
+    """Once the batch commits, ask workers to drop the now pointless deliveries of the tasks it closed.
+
+    Purely a saving (each would otherwise cost a delivery and a claim that finds the row done): a worker
+    that misses the broadcast still runs the delivery, which is a no-op.
+    """
+    app = getattr(ctx.runtime.publisher, "app", None)
+    if app is None:
+        return
+    task_ids = [str(outbox_id) for outbox_id in outbox_ids]  # tasks are published with the outbox id
+
+    def revoke() -> None:
+        try:
+            app.control.revoke(task_ids)
+        except Exception:  # a transport without broadcast (the filesystem one): deliveries stay no-ops
+            logger.debug("could not broadcast the revocation of %d deliveries", len(task_ids), exc_info=True)
+
+    async def after() -> None:
+        await anyio.to_thread.run_sync(revoke)
+
+    after_commit(ctx.session, after)
 
 
 @task("certificates.ready_email", queue=Queue.EMAIL)
