@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
@@ -16,7 +15,6 @@ from lms.settings import Settings
 
 _SANITIZER = "courses.sanitizer"
 _READER = "courses.reader_engine"
-_CATALOGUE_SLOTS = "courses.catalogue_slots"
 
 
 def sanitizer_for(settings: Settings) -> ArticleSanitizer:
@@ -55,21 +53,10 @@ async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _catalogue_slots(state: State) -> asyncio.Semaphore:
-    slots: asyncio.Semaphore | None = state.get(_CATALOGUE_SLOTS)
-    if slots is None:
-        slots = asyncio.Semaphore(state.settings.database_pool_size)
-        state[_CATALOGUE_SLOTS] = slots
-    return slots
-
-
 async def provide_catalogue_connection(state: State) -> AsyncIterator[AsyncConnection]:
     """A bare connection for the catalogue list, the hottest read: no session machinery.
 
-    At most ``database_pool_size`` list requests hold a connection at once; the others wait their turn.
-    Beyond the pool SQLAlchemy opens overflow connections and closes them on return, so a burst of
-    catalogue reads would otherwise pay a new connection (TLS attempt, type introspection, statement
-    preparation) on about one request in four.
+    Requests beyond the pool wait for a connection (the pool has no overflow by default; see settings).
     """
-    async with _catalogue_slots(state), _reader_engine(state).connect() as connection:
+    async with _reader_engine(state).connect() as connection:
         yield connection

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    # No overflow by default: overflow connections are closed when returned, so under a burst every few
+    # requests would pay for a new connection; requests beyond the pool wait for one instead.
+    database_max_overflow: int = Field(default=0, ge=0, le=200)
     database_pool_timeout: float = Field(default=5.0, gt=0)
     database_echo: bool = False
 
