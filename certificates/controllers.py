@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect, Response
 from litestar.status_codes import HTTP_200_OK
 
@@ -141,11 +141,11 @@ class VerifyPageController(Controller):
     @get("/{code:path}", media_type=MediaType.HTML)
     async def verify_page(
         self,
-        code: str,
+        code: FromPath[str],
         request: Request[object, object, State],
         certificates: NamedDependency[CertificateService],
-        lang: str | None = None,
-        sha256: str | None = None,
+        lang: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        sha256: Annotated[str | None, QueryParameter(max_length=128)] = None,
     ) -> Response[str]:
         """Whether a certificate is genuine, as a web page (``?lang=``, ``?sha256=`` checks a PDF)."""
         settings = _settings(request)
@@ -185,7 +185,7 @@ class CertificatesController(Controller):
     @get("/{code:str}")
     async def verify(
         self,
-        code: str,
+        code: FromPath[str],
         request: Request[object, object, State],
         certificates: NamedDependency[CertificateService],
         sha256: Annotated[str | None, QueryParameter(max_length=128)] = None,
@@ -201,10 +201,10 @@ class CertificatesController(Controller):
     @get("/{code:str}/pdf", status_code=302)
     async def download_signed(
         self,
-        code: str,
+        code: FromPath[str],
         request: Request[object, object, State],
         certificates: NamedDependency[CertificateService],
-        expires: int,
+        expires: FromQuery[int],
         sig: Annotated[str, QueryParameter(max_length=128)],
     ) -> Redirect:
         """The e-mailed download link: checks its signature and expiry, then redirects to the PDF."""
@@ -219,8 +219,8 @@ class CertificatesController(Controller):
         self,
         staff: NamedDependency[User],
         certificates: NamedDependency[CertificateService],
-        status: CertificateStatus | None = None,
-        course_id: uuid.UUID | None = None,
+        status: FromQuery[CertificateStatus | None] = None,
+        course_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> Page[CertificateAdmin]:
@@ -230,7 +230,10 @@ class CertificatesController(Controller):
 
     @get("/{code:str}/detail", security=BEARER)
     async def detail(
-        self, code: str, staff: NamedDependency[User], certificates: NamedDependency[CertificateService]
+        self,
+        code: FromPath[str],
+        staff: NamedDependency[User],
+        certificates: NamedDependency[CertificateService],
     ) -> CertificateDetail:
         """Staff: a certificate with every version printed for it."""
         return to_detail(*await certificates.detail(code))
@@ -238,7 +241,7 @@ class CertificatesController(Controller):
     @post("/{code:str}/revoke", status_code=HTTP_200_OK, security=BEARER)
     async def revoke(
         self,
-        code: str,
+        code: FromPath[str],
         data: JSONBody[Revocation],
         staff: NamedDependency[User],
         certificates: NamedDependency[CertificateService],
@@ -249,7 +252,10 @@ class CertificatesController(Controller):
 
     @post("/{code:str}/reissue", status_code=HTTP_200_OK, security=BEARER)
     async def reissue(
-        self, code: str, staff: NamedDependency[User], certificates: NamedDependency[CertificateService]
+        self,
+        code: FromPath[str],
+        staff: NamedDependency[User],
+        certificates: NamedDependency[CertificateService],
     ) -> CertificateDetail:
         """Staff: print a new version with today's name and title; same code, old hash kept."""
         await certificates.reissue(staff, code)
@@ -257,7 +263,10 @@ class CertificatesController(Controller):
 
     @post("/{code:str}/retry", status_code=HTTP_200_OK, security=BEARER)
     async def retry(
-        self, code: str, staff: NamedDependency[User], certificates: NamedDependency[CertificateService]
+        self,
+        code: FromPath[str],
+        staff: NamedDependency[User],
+        certificates: NamedDependency[CertificateService],
     ) -> CertificateDetail:
         """Staff: owe the issuance of a certificate again, after its retries ran out."""
         await certificates.retry(staff, code)

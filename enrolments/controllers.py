@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,7 +77,7 @@ class MyEnrolmentsController(Controller):
         self,
         user: NamedDependency[User],
         enrolments: NamedDependency[EnrolmentService],
-        include_withdrawn: bool = False,
+        include_withdrawn: FromQuery[bool] = False,
     ) -> list[s.MyEnrolment]:
         """My enrolments: status, place in line, progress, last activity, where to resume, certificate."""
         return await enrolments.mine(user, include_withdrawn)
@@ -173,7 +173,7 @@ class StaffEnrolmentsController(Controller):
         staff: NamedDependency[User],
         run_id: FromPath[uuid.UUID],
         enrolments: NamedDependency[EnrolmentService],
-        status: EnrolmentStatus | None = None,
+        status: FromQuery[EnrolmentStatus | None] = None,
     ) -> list[s.RosterLine]:
         """Staff: a run's enrolments, seated first, then the waiting list in order."""
         return await enrolments.roster(run_id, status)
@@ -184,7 +184,7 @@ class StaffEnrolmentsController(Controller):
         staff: NamedDependency[User],
         run_id: FromPath[uuid.UUID],
         enrolments: NamedDependency[EnrolmentService],
-        status: EnrolmentStatus | None = None,
+        status: FromQuery[EnrolmentStatus | None] = None,
     ) -> Response[str]:
         """Staff: a run's enrolments as CSV."""
         lines = await enrolments.roster(run_id, status)
