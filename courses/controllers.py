@@ -28,6 +28,8 @@ from courses.repository import CatalogueQuery, Sort
 from courses.service import CourseService
 from lms.errors import ValidationFailed
 from lms.pagination import Page
+from media.deps import provide_public_urls
+from media.public import PublicUrls
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 CATALOGUE_MAX_AGE = 60  # seconds: a new course may take a minute to show; pages stay cheap under load
@@ -66,7 +68,11 @@ def _day_start(day: date) -> datetime:
 class CatalogueController(Controller):
     path = "/courses"
     tags = ["catalogue"]
-    dependencies = {"reader": Provide(provide_reader), "connection": Provide(provide_catalogue_connection)}
+    dependencies = {
+        "reader": Provide(provide_reader),
+        "connection": Provide(provide_catalogue_connection),
+        "public_urls": Provide(provide_public_urls, sync_to_thread=False),
+    }
 
     @get(
         "/",
@@ -76,6 +82,7 @@ class CatalogueController(Controller):
         self,
         request: Request[Any, Any, State],
         connection: NamedDependency[AsyncConnection],
+        public_urls: NamedDependency[PublicUrls],
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Free text, accents ignored")
         ] = None,
@@ -115,7 +122,7 @@ class CatalogueController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await service.catalogue(connection, query, language_code)
+        page = await service.catalogue(connection, query, language_code, public_urls)
         return cached(request, msgspec.json.encode(page), JSON)
 
     @get(
@@ -126,11 +133,12 @@ class CatalogueController(Controller):
         self,
         request: Request[Any, Any, State],
         reader: NamedDependency[AsyncSession],
+        public_urls: NamedDependency[PublicUrls],
         slug: FromPath[str],
         lang: Lang = None,
     ) -> Response[bytes]:
-        """A published course: description, outline (module and lesson titles) and runs with seats left."""
-        found = await service.course_detail(reader, slug, _lang(request, lang), _now())
+        """A published course: description, outline (lesson titles), runs with seats left, cover URLs."""
+        found = await service.course_detail(reader, slug, _lang(request, lang), _now(), public_urls)
         return cached(request, msgspec.json.encode(found), JSON)
 
 

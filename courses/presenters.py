@@ -12,6 +12,7 @@ from sqlalchemy import inspect as sa_inspect
 from courses import schemas as s
 from courses.i18n import pick
 from courses.models import Course, CourseModule, CourseRun, EmbedProvider, Lesson, QuizQuestion
+from media.public import PublicImage, PublicUrls
 
 EMBED_URLS = {
     EmbedProvider.YOUTUBE: "https://www.youtube-nocookie.com/embed/{id}",
@@ -173,7 +174,14 @@ def staff_summary(course: Course) -> s.CourseSummary:
 # ---------------------------------------------------------------- public
 
 
-def card(row: Row[Any], lang: str) -> s.CourseCard:
+def cover(row: Row[Any], asset_id: Any, urls: PublicUrls) -> PublicImage | None:
+    """The cover's public URLs from the ``repository.COVER_COLUMNS`` joined in (None: no usable cover)."""
+    if row.cover_key is None:
+        return None
+    return urls.image(asset_id, row.cover_bucket, row.cover_key, row.cover_details or {})
+
+
+def card(row: Row[Any], lang: str, urls: PublicUrls) -> s.CourseCard:
     next_run = (
         s.NextRun(
             id=row.run_id,
@@ -198,6 +206,7 @@ def card(row: Row[Any], lang: str) -> s.CourseCard:
         estimated_hours=row.estimated_hours,
         languages=list(row.languages),
         cover_asset_id=row.cover_asset_id,
+        cover=cover(row, row.cover_asset_id, urls),
         certificates_enabled=row.certificates_enabled,
         published_at=row.published_at,
         next_run=next_run,
@@ -236,7 +245,7 @@ def public_run(run: CourseRun, now: datetime) -> s.PublicRun:
     )
 
 
-def detail(course: Course, lang: str, now: datetime) -> s.CourseDetail:
+def detail(course: Course, image: PublicImage | None, lang: str, now: datetime) -> s.CourseDetail:
     return s.CourseDetail(
         id=course.id,
         slug=course.slug,
@@ -251,6 +260,7 @@ def detail(course: Course, lang: str, now: datetime) -> s.CourseDetail:
         estimated_hours=course.estimated_hours,
         languages=list(course.languages),
         cover_asset_id=course.cover_asset_id,
+        cover=image,
         speakers=[
             s.PublicSpeaker(name=sp["name"], affiliation=sp.get("affiliation"), bio=pick(sp.get("bio"), lang))
             for sp in course.speakers

@@ -46,7 +46,7 @@ from courses.models import (
     Lesson,
     QuizQuestion,
 )
-from media.models import Asset
+from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
 
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 MAX_SEARCH_TERMS = 8  # beyond this a query is a paste, not a search; keeps the tsquery small
@@ -110,6 +110,23 @@ CARD_COLUMNS = (
     Course.cover_asset_id,
     Course.certificates_enabled,
     Course.published_at,
+)
+
+
+def usable_cover(cover_asset_id: Any) -> ColumnElement[bool]:
+    """The join condition to a course's cover: only a ready public image is shown to the public."""
+    return and_(
+        Asset.id == cover_asset_id,
+        Asset.kind == AssetKind.IMAGE,
+        Asset.purpose == AssetPurpose.PUBLIC,
+        Asset.status == AssetStatus.READY,
+    )
+
+
+COVER_COLUMNS = (
+    Asset.bucket.label("cover_bucket"),
+    Asset.object_key.label("cover_key"),
+    Asset.details.label("cover_details"),
 )
 
 
@@ -254,9 +271,14 @@ def _statement(shape: _Shape) -> Any:
         .subquery("matches")
     )
     total = select(func.count().label("total")).select_from(matches).subquery("total")
+    # The cover is joined after the page is cut: at most ``limit`` primary-key lookups.
     return (
-        select(total.c.total, ranked, next_run)
-        .select_from(total.outerjoin(ranked, true()).outerjoin(next_run, true()))
+        select(total.c.total, ranked, next_run, *COVER_COLUMNS)
+        .select_from(
+            total.outerjoin(ranked, true())
+            .outerjoin(next_run, true())
+            .outerjoin(Asset, usable_cover(ranked.c.cover_asset_id))
+        )
         .order_by(ranked.c.ordinal)
     )
 
@@ -316,16 +338,18 @@ class CourseRepository(SQLAlchemyAsyncRepository[Course]):
         stmt = select(Course).where(Course.id == course_id).with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def published_with_outline(self, slug: str) -> Course | None:
+    async def published_with_outline(self, slug: str) -> Row[Any] | None:
+        """The published course (runs, modules, lessons loaded) with its usable cover's columns, or None."""
         stmt = (
-            select(Course)
+            select(Course, *COVER_COLUMNS)
+            .outerjoin(Asset, usable_cover(Course.cover_asset_id))
             .where(Course.slug == slug, Course.status == CourseStatus.PUBLISHED)
             .options(
                 selectinload(Course.runs),
                 selectinload(Course.modules).selectinload(CourseModule.lessons),
             )
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return (await self.session.execute(stmt)).one_or_none()
 
     async def staff_list(
         self, *, status: CourseStatus | None, text: str | None, limit: int, offset: int

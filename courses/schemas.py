@@ -11,6 +11,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from courses.models import CourseFormat, CourseStatus, EmbedProvider, LessonKind, QuestionKind
 from lms.accounts.schemas import Strict
+from media.public import PublicImage
 
 # {"ca": ..., "es": ..., "en": ...}; keys are checked by the service so the error names the language.
 Localized = dict[str, str]
@@ -331,6 +332,7 @@ class CourseCard(msgspec.Struct):
     estimated_hours: float | None
     languages: list[str]
     cover_asset_id: uuid.UUID | None
+    cover: PublicImage | None  # unsigned public URLs; null until the cover is a ready public image
     certificates_enabled: bool
     published_at: datetime | None
     next_run: NextRun | None
@@ -400,6 +402,7 @@ class CourseDetail(msgspec.Struct):
     estimated_hours: float | None
     languages: list[str]
     cover_asset_id: uuid.UUID | None
+    cover: PublicImage | None
     speakers: list[PublicSpeaker]
     certificates_enabled: bool
     published_at: datetime | None

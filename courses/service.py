@@ -44,7 +44,8 @@ from courses.repository import (
 from courses.sanitize import ArticleSanitizer
 from lms.audit import record
 from lms.errors import Conflict, FieldError, NotFound, ValidationFailed
-from media.models import AssetKind
+from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
+from media.public import PublicUrls
 
 MAX_TITLE = 200
 MAX_SUMMARY = 1_000
@@ -267,7 +268,9 @@ class CourseService:
             raise NotFound("No such course.")
         return course
 
-    async def _check_assets(self, wanted: Mapping[str, tuple[uuid.UUID | None, AssetKind]]) -> None:
+    async def _check_assets(
+        self, wanted: Mapping[str, tuple[uuid.UUID | None, AssetKind]]
+    ) -> dict[uuid.UUID, Asset]:
         ids = [asset_id for asset_id, _ in wanted.values() if asset_id is not None]
         found = await assets_by_id(self.session, ids)
         for name, (asset_id, kind) in wanted.items():
@@ -278,6 +281,26 @@ class CourseService:
                 raise ValidationFailed.on(name, "no such media asset")
             if asset.kind != kind:
                 raise ValidationFailed.on(name, f"the asset is a {asset.kind}, a {kind} is needed")
+        return found
+
+    async def _check_cover(self, asset_id: uuid.UUID | None) -> None:
+        """A cover is a public image, uploaded or still uploading; never lesson media, never a failed file.
+
+        A pending upload is accepted so staff can pick the file and save the course in one go; the public
+        catalogue shows the cover only once it is ready (``repository.usable_cover``).
+        """
+        found = await self._check_assets({"cover_asset_id": (asset_id, AssetKind.IMAGE)})
+        if asset_id is None:
+            return
+        asset = found[asset_id]
+        if asset.purpose is not AssetPurpose.PUBLIC:
+            raise ValidationFailed.on(
+                "cover_asset_id", "a cover must be uploaded with purpose public; lesson media stays private"
+            )
+        if asset.status is AssetStatus.FAILED:
+            raise ValidationFailed.on(
+                "cover_asset_id", f"the image could not be processed: {asset.failure_reason}"
+            )
 
     async def _unique_slug(self, slug: str, other_than: uuid.UUID | None = None) -> None:
         if await self.courses.slug_taken(slug, other_than=other_than):
@@ -298,7 +321,7 @@ class CourseService:
     async def create(self, data: s.CourseCreate) -> Course:
         course = Course(id=uuid.uuid4(), slug=data.slug, format=data.format, status=CourseStatus.DRAFT)
         self._apply(course, msgspec.structs.asdict(data))
-        await self._check_assets({"cover_asset_id": (course.cover_asset_id, AssetKind.IMAGE)})
+        await self._check_cover(course.cover_asset_id)
         await self._unique_slug(data.slug)
         self.session.add(course)
         if course.format is CourseFormat.INSTANT:
@@ -345,7 +368,7 @@ class CourseService:
             await self._unique_slug(data.slug, other_than=course.id)
         self._apply(course, msgspec.structs.asdict(data))
         if data.cover_asset_id is not UNSET:
-            await self._check_assets({"cover_asset_id": (course.cover_asset_id, AssetKind.IMAGE)})
+            await self._check_cover(course.cover_asset_id)
         if course.status is CourseStatus.PUBLISHED:
             self._refuse_unready(course)
         await self._flush()
@@ -771,11 +794,13 @@ class CourseService:
 # ---------------------------------------------------------------- public catalogue
 
 
-async def catalogue(connection: AsyncConnection, query: CatalogueQuery, lang: str) -> s.CataloguePage:
-    """One page of published courses (one SQL statement), with the total capped at ``TOTAL_CAP``."""
+async def catalogue(
+    connection: AsyncConnection, query: CatalogueQuery, lang: str, urls: PublicUrls
+) -> s.CataloguePage:
+    """One page of published courses with their covers (one SQL statement), total capped at ``TOTAL_CAP``."""
     rows, counted = await catalogue_page(connection, query, lang)
     return s.CataloguePage(
-        items=[present.card(row, lang) for row in rows],
+        items=[present.card(row, lang, urls) for row in rows],
         total=min(counted, TOTAL_CAP),
         total_is_lower_bound=counted > TOTAL_CAP,
         limit=query.limit,
@@ -783,12 +808,15 @@ async def catalogue(connection: AsyncConnection, query: CatalogueQuery, lang: st
     )
 
 
-async def course_detail(session: AsyncSession, slug: str, lang: str, now: datetime) -> s.CourseDetail:
-    """A published course with its outline (titles only) and runs; drafts do not exist for the public."""
-    course = await CourseRepository(session=session, auto_commit=False).published_with_outline(slug)
-    if course is None:
+async def course_detail(
+    session: AsyncSession, slug: str, lang: str, now: datetime, urls: PublicUrls
+) -> s.CourseDetail:
+    """A published course with its outline (titles only), runs and cover; drafts do not exist publicly."""
+    found = await CourseRepository(session=session, auto_commit=False).published_with_outline(slug)
+    if found is None:
         raise NotFound("No such course.")
-    return present.detail(course, lang, now)
+    course: Course = found[0]
+    return present.detail(course, present.cover(found, course.cover_asset_id, urls), lang, now)
 
 
 def _event(run: CourseRun, course: Course, lang: str, public_url: str) -> CalendarEvent:

@@ -22,10 +22,12 @@ from media.storage import Storage
 
 
 class PublicImage(msgspec.Struct, frozen=True):
-    """A public image: its own URL and its thumbnails' by width."""
+    """A public image: its own URL, its WebP thumbnails' by width, and its size once processed."""
 
     url: str
-    thumbnails: dict[int, str]
+    thumbnails: dict[int, str]  # JSON: {"320": url, "960": url}; empty until processing has run
+    width: int | None = None
+    height: int | None = None
 
     def best(self, width: int) -> str:
         """The smallest thumbnail at least ``width`` wide, else the largest, else the original."""
@@ -40,7 +42,13 @@ def public_image(storage: Storage, bucket: str, key: str, details: dict[str, Any
         int(t["width"]): storage.public_url(str(t["bucket"]), str(t["key"]))
         for t in details.get("thumbnails", [])
     }
-    return PublicImage(storage.public_url(bucket, key), thumbs)
+    width, height = details.get("width"), details.get("height")
+    return PublicImage(
+        storage.public_url(bucket, key),
+        thumbs,
+        width=int(width) if width is not None else None,
+        height=int(height) if height is not None else None,
+    )
 
 
 class PublicUrls:
@@ -53,6 +61,20 @@ class PublicUrls:
 
     def forget(self, asset_id: uuid.UUID) -> None:
         self._cache.pop(asset_id, None)
+
+    def image(self, asset_id: uuid.UUID, bucket: str, key: str, details: dict[str, Any]) -> PublicImage:
+        """The public image of an asset row the caller already read (e.g. joined into its own query).
+
+        The caller's query decides which rows qualify (ready, public); this only builds and caches URLs.
+        """
+        hit = self._cache.get(asset_id)
+        if hit is not None:
+            self._cache.move_to_end(asset_id)
+            return hit
+        image = public_image(self.storage, bucket, key, details)
+        if details.get("processed"):
+            self._remember(asset_id, image)
+        return image
 
     async def images(
         self, session: AsyncSession | AsyncConnection, asset_ids: Sequence[uuid.UUID | None]
@@ -72,10 +94,7 @@ class PublicUrls:
         if missing:
             rows = await public_rows(session, missing)
             for asset_id, bucket, key, details in rows:
-                image = public_image(self.storage, bucket, key, details)
-                found[asset_id] = image
-                if details.get("processed"):
-                    self._remember(asset_id, image)
+                found[asset_id] = self.image(asset_id, bucket, key, details)
         return found
 
     def _remember(self, asset_id: uuid.UUID, image: PublicImage) -> None:
