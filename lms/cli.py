@@ -178,6 +178,9 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
     base = _settings()
     if base.is_production:
         raise click.ClickException("`lms dev` is for development; use `lms serve` in production")
+    # uvicorn re-raises SIGTERM once it has shut down; exit through Python then, so the worker and the
+    # embedded database are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     folder = (data_dir or base.data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -196,8 +199,11 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
     if worker:
         env = {**os.environ, "LMS_DATABASE_URL": database_url, "LMS_DATA_DIR": str(folder)}
         env["LMS_PUBLIC_URL"] = settings.public_url
+        # Its own process group, so stopping `lms dev` stops the worker's pool and scheduler with it.
         child = subprocess.Popen(
-            [sys.executable, "-m", "lms.cli", "worker", "--beat", "--concurrency=1"], env=env
+            [sys.executable, "-m", "lms.cli", "worker", "--beat", "--concurrency=1"],
+            env=env,
+            start_new_session=True,
         )
 
     from lms.accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -216,11 +222,19 @@ def dev(host: str, port: int, data_dir: Path | None, worker: bool) -> None:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     finally:
         if child is not None:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            _stop_group(child)
+
+
+def _stop_group(child: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown of the worker (it stops its own pool), then a hard stop of its group if it lingers."""
+    try:
+        child.terminate()
+        child.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(5)
+    except ProcessLookupError:
+        pass
 
 
 def _embedded_database(folder: Path) -> str:

@@ -17,7 +17,7 @@ from litestar.exceptions import (
 )
 from litestar.exceptions import NotFoundException as LitestarNotFound
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -250,6 +250,20 @@ def is_connection_error(exc: BaseException) -> bool:
     return origin is not None and origin is not exc and isinstance(origin, _CONNECTION_ERRORS)
 
 
+def _integrity_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    """A constraint the service did not anticipate (often a race): the change conflicts, nothing was saved."""
+    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    logger.warning("integrity error on %s %s: %s", request.method, request.url.path, constraint or exc.orig)
+    return problem_response(
+        request,
+        status=409,
+        title="Conflict",
+        code="conflict",
+        detail="The change conflicts with the current data; nothing was saved. Reload and try again.",
+        extra={"constraint": constraint} if constraint else None,
+    )
+
+
 def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if is_connection_error(exc):
         return _database_unavailable(request, exc)
@@ -270,5 +284,6 @@ exception_handlers: ExceptionHandlersMap = {
     NotAuthorizedException: _http_handler,
     PermissionDeniedException: _http_handler,
     LitestarNotFound: _http_handler,
+    IntegrityError: _integrity_handler,
     Exception: _unexpected_handler,
 }

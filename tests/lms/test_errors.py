@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from litestar import Litestar
+from litestar import Litestar, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from lms.accounts.models import User
 from lms.app import create_app
+from lms.db.session import create_engine, create_sessionmaker, provide_db_session
+from lms.errors import exception_handlers
 from lms.settings import Settings
-from tests.support import free_port
+from tests.support import Factory, free_port
 
 Client = AsyncTestClient[Litestar]
 REGISTER = "/api/v1/auth/register"
@@ -118,3 +125,28 @@ async def test_stopped_database_is_a_503_and_never_a_500(
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"].startswith("unavailable")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_constraint_violation_the_service_missed_is_a_409(
+    settings: Settings, factory: object
+) -> None:
+    """A race can break a unique or foreign key after the service's own checks: 409, never 500."""
+    assert isinstance(factory, Factory)
+    taken = await factory.user()
+
+    @post("/racy")
+    async def racy(db_session: NamedDependency[AsyncSession]) -> None:
+        db_session.add(User(id=uuid.uuid4(), email=taken.email, password_hash="x", full_name="Twin"))
+        await db_session.flush()
+
+    engine = create_engine(settings)
+    app = Litestar(
+        route_handlers=[racy],
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers=exception_handlers,
+        state=State({"sessionmaker": create_sessionmaker(engine)}),
+    )
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        body = assert_problem(await client.post("/racy"), 409)
+    await engine.dispose()
+    assert body["constraint"] == "uq_users_email"
