@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -91,12 +92,17 @@ def _start_dev(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGINT)
+    """SIGTERM, as a process manager sends it: the worker and the embedded database must go too."""
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(30)
+        proc.wait(40)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        raise
+    _, alive = psutil.wait_procs(descendants, timeout=20)
+    assert not alive, f"left running after lms dev stopped: {[p.cmdline() for p in alive]}"
 
 
 @pytest.mark.slow
