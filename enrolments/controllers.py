@@ -22,7 +22,7 @@ from enrolments import schemas as s
 from enrolments.deps import provide_enrolment_service, provide_progress_service
 from enrolments.models import EnrolmentStatus
 from enrolments.progress import ProgressService
-from enrolments.service import Enrolled, EnrolmentService, enrolment_detail, to_schema
+from enrolments.service import Enrolled, EnrolmentService, enrolment_detail
 from lms.accounts.models import User
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -40,7 +40,7 @@ def _lang(user: User, lang: str | None) -> str:
 
 def _answer(result: Enrolled) -> Response[s.Enrolment]:
     status = HTTP_201_CREATED if result.created else HTTP_200_OK
-    return Response(to_schema(result.enrolment, result.position), status_code=status)
+    return Response(result.enrolment, status_code=status)
 
 
 def _cell(value: Any) -> str:
@@ -113,8 +113,7 @@ class MyEnrolmentsController(Controller):
         enrolments: NamedDependency[EnrolmentService],
     ) -> s.Enrolment:
         """Withdraw (give the seat or the place in line back); the first in line takes a freed seat."""
-        result = await enrolments.withdraw(enrolment_id, user_id=user.id)
-        return to_schema(result.enrolment, None)
+        return (await enrolments.withdraw(enrolment_id, user_id=user.id)).enrolment
 
     @post("/{enrolment_id:uuid}/progress", status_code=HTTP_200_OK)
     async def post_progress(
@@ -226,8 +225,7 @@ class StaffEnrolmentsController(Controller):
         enrolments: NamedDependency[EnrolmentService],
     ) -> s.Enrolment:
         """Staff: withdraw a learner; the first in line takes the freed seat."""
-        result = await enrolments.staff_withdraw(staff, run_id, enrolment_id)
-        return to_schema(result.enrolment, None)
+        return (await enrolments.staff_withdraw(staff, run_id, enrolment_id)).enrolment
 
     @post("/enrolments/bulk", status_code=HTTP_200_OK)
     async def bulk(

@@ -38,6 +38,7 @@ from enrolments.models import (
     QuizAttempt,
 )
 from lms.accounts.models import User
+from lms.db.outbox import Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,65 @@ class RunForEnrolment:
     closes_at: datetime | None
     existing_id: uuid.UUID | None
     withdrawn_id: uuid.UUID | None  # the learner's latest withdrawn enrolment in this run
+
+
+@dataclass(frozen=True, slots=True)
+class FastEnrolment:
+    """What the one-statement enrolment saw and did: the run's facts, and the new row if it took a seat."""
+
+    run: RunForEnrolment
+    seated: bool  # a seat was taken (and must be given back when no row was inserted)
+    created_at: datetime | None  # set when the enrolment row was inserted
+
+
+# Enrolling into an open run with a free seat, in one statement: the run's facts, the conditional seat
+# UPDATE, the enrolment INSERT and its confirmation e-mail's outbox row. The UPDATE only matches while the
+# run is published, not over, inside its window (``:by`` set: staff enrol outside the window) and not
+# full, and the learner has no live enrolment; anything else (full, refused, already enrolled) returns the
+# facts with no seat taken, and the service takes the slower paths. ``refusal()`` in the service words the
+# same conditions as error messages.
+ENROL = text(
+    """
+WITH params AS (
+    SELECT CAST(:id AS uuid) AS id, CAST(:run AS uuid) AS run_id, CAST(:user AS uuid) AS user_id,
+           CAST(:by AS uuid) AS by, CAST(:now AS timestamptz) AS now
+),
+run AS (
+    SELECT r.id, r.course_id, c.status, r.starts_at, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at,
+        (SELECT e.id FROM enrolments e
+          WHERE e.run_id = r.id AND e.user_id = p.user_id AND e.status <> 'withdrawn') AS existing_id,
+        (SELECT e.id FROM enrolments e
+          WHERE e.run_id = r.id AND e.user_id = p.user_id AND e.status = 'withdrawn'
+          ORDER BY e.withdrawn_at DESC LIMIT 1) AS withdrawn_id
+    FROM params p JOIN course_runs r ON r.id = p.run_id JOIN courses c ON c.id = r.course_id
+),
+seat AS (
+    UPDATE course_runs r SET seats_taken = r.seats_taken + 1
+    FROM run, params p
+    WHERE r.id = run.id AND run.existing_id IS NULL AND run.status = 'published'
+      AND (r.capacity IS NULL OR r.seats_taken < r.capacity)
+      AND (run.ends_at IS NULL OR run.ends_at > p.now)
+      AND (p.by IS NOT NULL
+           OR ((run.enrolment_opens_at IS NULL OR run.enrolment_opens_at <= p.now)
+               AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > p.now)))
+    RETURNING r.id, r.course_id
+),
+inserted AS (
+    INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_by, enrolled_at)
+    SELECT p.id, p.user_id, seat.id, seat.course_id, 'enrolled', p.by, p.now FROM seat, params p
+    ON CONFLICT (run_id, user_id) WHERE status <> 'withdrawn' DO NOTHING
+    RETURNING id, created_at
+),
+owed AS (
+    INSERT INTO outbox (id, task, queue, payload, status, attempts, publish_count)
+    SELECT CAST(:outbox_id AS uuid), CAST(:task AS text), CAST(:queue AS text),
+           jsonb_build_object('enrolment_id', CAST(inserted.id AS text), 'status', 'enrolled'),
+           'pending', 0, 0
+    FROM inserted
+)
+SELECT run.*, EXISTS (SELECT FROM seat), (SELECT created_at FROM inserted) FROM run
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +197,34 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
         )
         row = (await self.session.execute(stmt)).one_or_none()
         return RunForEnrolment(*row) if row is not None else None
+
+    async def enrol_fast(
+        self,
+        *,
+        enrolment_id: uuid.UUID,
+        run_id: uuid.UUID,
+        user_id: uuid.UUID,
+        by: uuid.UUID | None,
+        now: datetime,
+        owed: Envelope,
+    ) -> FastEnrolment | None:
+        """One round trip: the run's facts; when the run takes the learner now, the seat, the enrolment row
+        and the owed confirmation (``owed``: its outbox row, payload ``{enrolment_id, status}``)."""
+        result = await self.session.execute(
+            ENROL,
+            {
+                "id": enrolment_id,
+                "run": run_id,
+                "user": user_id,
+                "by": by,
+                "now": now,
+                "outbox_id": owed.outbox_id,
+                "task": owed.task,
+                "queue": owed.queue,
+            },
+        )
+        row = result.one_or_none()
+        return FastEnrolment(RunForEnrolment(*row[:9]), row[9], row[10]) if row is not None else None
 
     async def take_seat(self, run_id: uuid.UUID) -> bool:
         """Take one seat if the run has one free: one conditional UPDATE, so capacity is never exceeded."""

@@ -22,6 +22,8 @@ from enrolments.repository import EnrolmentRepository, ProgressRepository, RunFo
 from enrolments.tasks import confirmation_email, promotion_email
 from lms.accounts.models import User
 from lms.audit import record
+from lms.db.outbox import PUBLISHER_KEY, Envelope, Publisher
+from lms.db.session import after_commit
 from lms.errors import Conflict, NotFound, ValidationFailed
 from lms.settings import Settings
 
@@ -36,9 +38,20 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Enrolled:
-    enrolment: Enrolment
+    enrolment: s.Enrolment  # as answered, waitlist position included
     created: bool
-    position: int | None
+
+
+def publish_after_commit(session: AsyncSession, envelope: Envelope) -> None:
+    """Publish an outbox row written by SQL (not ``TaskSpec.enqueue``) once the transaction commits."""
+    publisher: Publisher | None = session.info.get(PUBLISHER_KEY)
+    if publisher is None:
+        return  # no broker in this process: the outbox sweep publishes it
+
+    async def publish() -> None:
+        await publisher.publish([envelope])
+
+    after_commit(session, publish)
 
 
 def refusal(info: RunForEnrolment, now: datetime, *, staff: bool) -> str | None:
@@ -69,24 +82,50 @@ class EnrolmentService:
     async def enrol(self, user_id: uuid.UUID, run_id: uuid.UUID, *, by: User | None = None) -> Enrolled:
         """Take a seat, or a place in line when the run is full; enrolling twice returns the first."""
         now = utcnow()
-        info = await self.enrolments.run_for_enrolment(run_id, user_id)
-        if info is None:
+        enrolment_id = uuid.uuid4()
+        owed = Envelope(uuid.uuid4(), confirmation_email.name, confirmation_email.queue.value)
+        # The common case (an open run with a free seat) is one statement; see ``repository.ENROL``.
+        fast = await self.enrolments.enrol_fast(
+            enrolment_id=enrolment_id,
+            run_id=run_id,
+            user_id=user_id,
+            by=by.id if by is not None else None,
+            now=now,
+            owed=owed,
+        )
+        if fast is None:
             raise NotFound("No such run.")
+        info = fast.run
+        if fast.created_at is not None:
+            publish_after_commit(self.session, owed)
+            await self._created(enrolment_id, user_id, info, EnrolmentStatus.ENROLLED, by, owed=True)
+            enrolment = s.Enrolment(
+                id=enrolment_id,
+                run_id=run_id,
+                course_id=info.course_id,
+                status=EnrolmentStatus.ENROLLED,
+                waitlist_position=None,
+                enrolled_at=now,
+                waitlisted_at=None,
+                completed_at=None,
+                created_at=fast.created_at,
+            )
+            return Enrolled(enrolment, True)
+        if fast.seated:  # the same learner's concurrent request inserted first: give the seat back
+            return await self._lost_race(run_id, user_id, seated=True)
         if info.existing_id is not None:
             return await self._existing(info.existing_id)
         reason = refusal(info, now, staff=by is not None)
         if reason is not None:
             raise Conflict(reason, extra={"reason": reason})
 
+        # Full: decide under the run's lock, so a seat released meanwhile is taken rather than missed,
+        # and a withdrawal looking for the head of the line sees this row once it commits.
+        await self.enrolments.lock_run(run_id)
         seated = await self.enrolments.take_seat(run_id)
-        if not seated:
-            # Full: decide under the run's lock, so a seat released meanwhile is taken rather than missed,
-            # and a withdrawal looking for the head of the line sees this row once it commits.
-            await self.enrolments.lock_run(run_id)
-            seated = await self.enrolments.take_seat(run_id)
         status = EnrolmentStatus.ENROLLED if seated else EnrolmentStatus.WAITLISTED
         values: dict[str, Any] = {
-            "id": uuid.uuid4(),
+            "id": enrolment_id,
             "user_id": user_id,
             "run_id": run_id,
             "course_id": info.course_id,
@@ -98,32 +137,51 @@ class EnrolmentService:
         else:
             values["waitlisted_at"] = now
             values["waitlist_ticket"] = WAITLIST_TICKETS.next_value()
-        enrolment = await self.enrolments.insert_live(values)
-        if enrolment is None:  # the same learner's concurrent request won the race
-            if seated:
-                await self.enrolments.release_seat(run_id)
-            existing = await self.enrolments.live_in_run(run_id, user_id)
-            if existing is None:
-                raise Conflict("The enrolment changed meanwhile; try again.")
-            return await self._existing(existing.id)
+        created = await self.enrolments.insert_live(values)
+        if created is None:
+            return await self._lost_race(run_id, user_id, seated=seated)
+        await self._created(created.id, user_id, info, status, by)
+        return Enrolled(to_schema(created, await self.enrolments.position(created)), True)
+
+    async def _created(
+        self,
+        enrolment_id: uuid.UUID,
+        user_id: uuid.UUID,
+        info: RunForEnrolment,
+        status: EnrolmentStatus,
+        by: User | None,
+        *,
+        owed: bool = False,
+    ) -> None:
+        """After a new enrolment: progress carried over, the confirmation owed (unless ``owed`` already),
+        a staff action audited."""
         if info.withdrawn_id is not None:
-            await self.enrolments.carry_progress(info.withdrawn_id, enrolment.id)
-        confirmation_email.enqueue(self.session, enrolment_id=str(enrolment.id), status=status.value)
+            await self.enrolments.carry_progress(info.withdrawn_id, enrolment_id)
+        if not owed:
+            confirmation_email.enqueue(self.session, enrolment_id=str(enrolment_id), status=status.value)
         if by is not None:
             record(
                 self.session,
                 actor_id=by.id,
                 action="enrolment.create",
                 entity_type="enrolment",
-                entity_id=enrolment.id,
+                entity_id=enrolment_id,
                 before=None,
-                after={"user_id": str(user_id), "run_id": str(run_id), "status": status.value},
+                after={"user_id": str(user_id), "run_id": str(info.run_id), "status": status.value},
             )
-        return Enrolled(enrolment, True, await self.enrolments.position(enrolment))
+
+    async def _lost_race(self, run_id: uuid.UUID, user_id: uuid.UUID, *, seated: bool) -> Enrolled:
+        """A concurrent request of the same learner inserted first: answer with its enrolment."""
+        if seated:
+            await self.enrolments.release_seat(run_id)
+        existing = await self.enrolments.live_in_run(run_id, user_id)
+        if existing is None:
+            raise Conflict("The enrolment changed meanwhile; try again.")
+        return await self._existing(existing.id)
 
     async def _existing(self, enrolment_id: uuid.UUID) -> Enrolled:
         enrolment = await self.enrolments.get(enrolment_id)
-        return Enrolled(enrolment, False, await self.enrolments.position(enrolment))
+        return Enrolled(to_schema(enrolment, await self.enrolments.position(enrolment)), False)
 
     async def withdraw(
         self, enrolment_id: uuid.UUID, *, user_id: uuid.UUID | None, by: User | None = None
@@ -140,7 +198,7 @@ class EnrolmentService:
         if enrolment is None:
             raise NotFound("No such enrolment.")
         if enrolment.status is EnrolmentStatus.WITHDRAWN:
-            return Enrolled(enrolment, False, None)
+            return Enrolled(to_schema(enrolment, None), False)
         if enrolment.status is EnrolmentStatus.COMPLETED:
             raise Conflict("A completed enrolment cannot be withdrawn.")
         was_seated = enrolment.status is EnrolmentStatus.ENROLLED
@@ -161,7 +219,7 @@ class EnrolmentService:
                 before={"status": before},
                 after={"status": EnrolmentStatus.WITHDRAWN.value},
             )
-        return Enrolled(enrolment, False, None)
+        return Enrolled(to_schema(enrolment, None), False)
 
     async def _promote_or_release(self, run_id: uuid.UUID, now: datetime) -> None:
         """Hand the freed seat to the first in line (seats_taken unchanged), or give it back to the run."""
@@ -300,7 +358,7 @@ class EnrolmentService:
                     email=email,
                     outcome=outcome,
                     enrolment_id=result.enrolment.id,
-                    waitlist_position=result.position,
+                    waitlist_position=result.enrolment.waitlist_position,
                 )
             )
         counts: Counter[str] = Counter(row.outcome for row in report)
