@@ -178,7 +178,7 @@ def cover(row: Row[Any], asset_id: Any, urls: PublicUrls) -> PublicImage | None:
     """The cover's public URLs from the ``repository.COVER_COLUMNS`` joined in (None: no usable cover)."""
     if row.cover_key is None:
         return None
-    return urls.image(asset_id, row.cover_bucket, row.cover_key, row.cover_details or {})
+    return urls.image(asset_id, row.cover_bucket, row.cover_key, row.cover_details)
 
 
 def card(row: Row[Any], lang: str, urls: PublicUrls) -> s.CourseCard:

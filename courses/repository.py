@@ -126,7 +126,9 @@ def usable_cover(cover_asset_id: Any) -> ColumnElement[bool]:
 COVER_COLUMNS = (
     Asset.bucket.label("cover_bucket"),
     Asset.object_key.label("cover_key"),
-    Asset.details.label("cover_details"),
+    # As text: decoding 20 JSONB documents per page cost more than the rest of the covers together, and
+    # PublicUrls needs them only for an asset it has not cached yet.
+    Asset.details.cast(String).label("cover_details"),
 )
 
 

@@ -62,15 +62,20 @@ class PublicUrls:
     def forget(self, asset_id: uuid.UUID) -> None:
         self._cache.pop(asset_id, None)
 
-    def image(self, asset_id: uuid.UUID, bucket: str, key: str, details: dict[str, Any]) -> PublicImage:
+    def image(
+        self, asset_id: uuid.UUID, bucket: str, key: str, details: dict[str, Any] | str | None
+    ) -> PublicImage:
         """The public image of an asset row the caller already read (e.g. joined into its own query).
 
         The caller's query decides which rows qualify (ready, public); this only builds and caches URLs.
+        ``details`` may be the JSON text, decoded only when the asset is not cached yet.
         """
         hit = self._cache.get(asset_id)
         if hit is not None:
             self._cache.move_to_end(asset_id)
             return hit
+        if not isinstance(details, dict):
+            details = msgspec.json.decode(details) if details else {}
         image = public_image(self.storage, bucket, key, details)
         if details.get("processed"):
             self._remember(asset_id, image)
