@@ -1,7 +1,8 @@
-"""Apps and data for the media benchmarks: Aula's app plus the baselines measured beside it.
+"""Apps and data for the media benchmarks: Aula's app plus the baseline measured beside it.
 
-The baselines are registered on the same app (same middleware, same process), so a ratio measures only
-what differs: the database work of the redirect endpoint, the cover URLs of the catalogue.
+The redirect baseline is registered on the same app (same middleware, same process), so the ratio measures
+only what differs: the database work of the redirect endpoint. The catalogue benchmark runs Aula's own
+catalogue on two databases seeded alike, with and without covers (``bench.media_catalogue``).
 """
 
 from __future__ import annotations
@@ -12,20 +13,12 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courses import service as courses_service
-from courses.controllers import cached
-from courses.deps import provide_catalogue_connection
 from courses.models import Course, CourseFormat, CourseRun, CourseStatus
-from courses.repository import CatalogueQuery, Sort
 from lms.accounts.models import Role
 from lms.accounts.service import AccountDeps, AccountService
 from lms.app import create_app
@@ -36,7 +29,6 @@ from lms.ratelimit import MemoryRateLimiter
 from lms.settings import Settings
 from media import rules
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
-from media.public import PublicUrls
 from media.storage import Storage
 
 SERVER = os.environ.get("LMS_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -46,12 +38,12 @@ COVERS = 20
 BARE_KEY = "lesson/00000000-0000-0000-0000-000000000000/clase.mp4"
 
 
-def bench_settings() -> Settings:
+def bench_settings(database: str = DATABASE) -> Settings:
     """Deployed-like settings: the S3 backend (presigning is pure computation; nothing is uploaded)."""
     return Settings(
         env="test",
         secret_key="bench-secret-key-bench-secret-key-0123",  # noqa: S106 (a throwaway benchmark database)
-        database_url=SERVER.rsplit("/", 1)[0] + f"/{DATABASE}",
+        database_url=SERVER.rsplit("/", 1)[0] + f"/{database}",
         data_dir=Path(os.environ.get("LMS_DATA_DIR") or Path(tempfile.gettempdir()) / "aula-bench-media"),
         storage_backend="s3",
         s3_endpoint=os.environ.get("LMS_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -64,16 +56,16 @@ def bench_settings() -> Settings:
     )
 
 
-async def _recreate_database() -> None:
+async def _recreate_database(database: str) -> None:
     conn = await asyncpg.connect(SERVER)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
 
 
-async def _seed(settings: Settings) -> dict[str, str]:
+async def _seed(settings: Settings, *, covers: bool) -> dict[str, str]:
     load_models()
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
@@ -100,7 +92,7 @@ async def _seed(settings: Settings) -> dict[str, str]:
                     summary={"ca": "Competències digitals per a tothom."},
                     languages=["ca"],
                     published_at=now - timedelta(days=n),
-                    cover_asset_id=cover_id,
+                    cover_asset_id=cover_id if covers else None,  # the asset rows exist either way
                 )
                 session.add(course)
                 await session.flush()
@@ -139,13 +131,13 @@ def _asset(settings: Settings, asset_id: uuid.UUID, purpose: AssetPurpose, owner
     )
 
 
-def prepare() -> dict[str, str]:
-    """A fresh, migrated database with a staff account, a lesson video and published courses with covers."""
-    settings = bench_settings()
-    asyncio.run(_recreate_database())
+def prepare(database: str = DATABASE, *, covers: bool = True) -> dict[str, str]:
+    """A fresh, migrated database: a staff account, a lesson video, published courses (with covers or not)."""
+    settings = bench_settings(database)
+    asyncio.run(_recreate_database(database))
     assert settings.database_url
     upgrade(settings.database_url)
-    return asyncio.run(_seed(settings))
+    return asyncio.run(_seed(settings, covers=covers))
 
 
 # -- the baselines, registered beside Aula's own routes ----------------------------------------------
@@ -161,46 +153,7 @@ async def bare_presign(state: State) -> Response[bytes]:
     return Response(b"", status_code=307, headers={"Location": url, "Cache-Control": "private, no-store"})
 
 
-class CoverCard(msgspec.Struct):
-    card: Any
-    cover_thumbnail: str | None
-
-
-async def _first_page(connection: AsyncConnection) -> Any:
-    query = CatalogueQuery(now=datetime.now(UTC), sort=Sort.NEWEST, limit=COVERS, offset=0)
-    return await courses_service.catalogue(connection, query, "ca")
-
-
-@get("/bench/catalogue", dependencies={"connection": Provide(provide_catalogue_connection)})
-async def catalogue_plain(
-    request: Request[Any, Any, State], connection: NamedDependency[AsyncConnection]
-) -> Response[bytes]:
-    """The catalogue's first page as the public list answers it (cover asset ids only)."""
-    page = await _first_page(connection)
-    return cached(request, msgspec.json.encode(page), "application/json")
-
-
-@get("/bench/catalogue-with-covers", dependencies={"connection": Provide(provide_catalogue_connection)})
-async def catalogue_with_covers(
-    request: Request[Any, Any, State], connection: NamedDependency[AsyncConnection], state: State
-) -> Response[bytes]:
-    """The same page plus the URL of each course's cover thumbnail."""
-    page = await _first_page(connection)
-    urls: PublicUrls = state.media_public_urls
-    images = await urls.images(connection, [card.cover_asset_id for card in page.items])
-    items = []
-    for card in page.items:
-        image = images.get(card.cover_asset_id) if card.cover_asset_id else None
-        items.append(CoverCard(card, image.best(320) if image else None))
-    body = msgspec.json.encode(
-        {"items": items, "total": page.total, "limit": page.limit, "offset": page.offset}
-    )
-    return cached(request, body, "application/json")
-
-
 def media_app() -> Litestar:
     app = create_app(bench_settings())
     app.register(bare_presign)
-    app.register(catalogue_plain)
-    app.register(catalogue_with_covers)
     return app
