@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courses import demo_covers
 from courses.models import (
     Course,
     CourseFormat,
@@ -554,8 +555,12 @@ def _localized(values: tuple[str, str, str]) -> dict[str, str]:
 async def load(session: AsyncSession, settings: Settings) -> None:
     """Insert the demo catalogue once (nothing happens when it is already there)."""
     first = COURSES[0][0]
-    if (await session.execute(select(Course.id).where(Course.slug == first))).first() is not None:
-        return
+    if (await session.execute(select(Course.id).where(Course.slug == first))).first() is None:
+        await _catalogue(session)
+    await demo_covers.load(session, settings)  # also on data made before covers existed
+
+
+async def _catalogue(session: AsyncSession) -> None:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     rows: list[object] = []
     for index, (slug, fmt, category, tags, hours, titles, summaries) in enumerate(COURSES):
