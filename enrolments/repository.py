@@ -6,6 +6,7 @@ enforces capacity and uniqueness, so nothing here counts in Python.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from certificates.models import Certificate
 from courses.models import Course, CourseModule, CourseRun, Lesson, LessonKind
@@ -54,6 +58,24 @@ class RunForEnrolment:
     closes_at: datetime | None
     existing_id: uuid.UUID | None
     withdrawn_id: uuid.UUID | None  # the learner's latest withdrawn enrolment in this run
+
+
+_DIALECT = asyncpg_dialect()
+
+
+@functools.cache
+def _compiled(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    done = statement.compile(dialect=_DIALECT)
+    return str(done), tuple(done.positiontup or ())
+
+
+async def run_driver_sql(
+    session: AsyncSession, statement: TextClause, values: dict[str, Any]
+) -> CursorResult[Any]:
+    """Run a hot-path statement in the session's transaction, compiled once, bypassing the ORM layer."""
+    sql, names = _compiled(statement)
+    connection = await session.connection()
+    return await connection.exec_driver_sql(sql, tuple(values[name] for name in names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,20 +232,17 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
     ) -> FastEnrolment | None:
         """One round trip: the run's facts; when the run takes the learner now, the seat, the enrolment row
         and the owed confirmation (``owed``: its outbox row, payload ``{enrolment_id, status}``)."""
-        result = await self.session.execute(
-            ENROL,
-            {
-                "id": enrolment_id,
-                "run": run_id,
-                "user": user_id,
-                "by": by,
-                "now": now,
-                "outbox_id": owed.outbox_id,
-                "task": owed.task,
-                "queue": owed.queue,
-            },
-        )
-        row = result.one_or_none()
+        values = {
+            "id": enrolment_id,
+            "run": run_id,
+            "user": user_id,
+            "by": by,
+            "now": now,
+            "outbox_id": owed.outbox_id,
+            "task": owed.task,
+            "queue": owed.queue,
+        }
+        row = (await run_driver_sql(self.session, ENROL, values)).one_or_none()
         return FastEnrolment(RunForEnrolment(*row[:9]), row[9], row[10]) if row is not None else None
 
     async def take_seat(self, run_id: uuid.UUID) -> bool:
