@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 import uuid
 
 from PIL import Image, ImageDraw, ImageFont
@@ -36,6 +37,12 @@ def cover_id(slug: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"cover:{slug}")
 
 
+def _ascii(text: str) -> str:
+    """Pillow's built-in font has no accented letters: "Programació" is drawn "Programacio"."""
+    plain = unicodedata.normalize("NFKD", text.replace("·", "."))
+    return "".join(c for c in plain if c.isascii())
+
+
 def draw(title: str, background: tuple[int, int, int], accent: tuple[int, int, int]) -> bytes:
     """A flat 16:9 cover: coloured bands, a circle and the course title."""
     image = Image.new("RGB", SIZE, background)
@@ -44,7 +51,7 @@ def draw(title: str, background: tuple[int, int, int], accent: tuple[int, int, i
     pen.polygon([(width * 0.55, 0), (width, 0), (width, height), (width * 0.35, height)], fill=accent)
     pen.ellipse((width * 0.62, height * 0.18, width * 0.92, height * 0.71), fill=background)
     font = ImageFont.load_default(size=56)
-    pen.text((64, height - 160), title, fill=(255, 255, 255), font=font)
+    pen.text((64, height - 160), _ascii(title), fill=(255, 255, 255), font=font)
     out = io.BytesIO()
     image.save(out, "PNG", optimize=False)
     return out.getvalue()
