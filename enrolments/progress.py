@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,7 @@ from enrolments import schemas as s
 from enrolments.models import EnrolmentStatus, EventType, QuizAttempt
 from enrolments.repository import (
     EnrolmentRepository,
+    EventColumns,
     OutlineLesson,
     ProgressRepository,
     ProgressTarget,
@@ -31,6 +33,11 @@ from lms.errors import Conflict, NotFound, ValidationFailed
 from lms.settings import Settings
 
 DURATION_TOLERANCE = 1.0  # seconds: players report the last frame a little past the nominal duration
+OUTLINE_CACHE_SIZE = 1024  # courses whose outline a process keeps; a few dozen kB each at most
+
+# Per process: course id -> (outline version, outline, lessons by id). A batch reads the version with its
+# enrolment (``ProgressTarget.outline_version``), so an edited course is read again on its next batch.
+_OUTLINES: dict[uuid.UUID, tuple[str, list[OutlineLesson], dict[uuid.UUID, OutlineLesson]]] = {}
 
 
 def utcnow() -> datetime:
@@ -72,43 +79,65 @@ class ProgressService:
                 raise Conflict("This enrolment was withdrawn.")
         raise NotFound("No such enrolment.")
 
-    def _validate(
+    def _columns(
         self,
         target: ProgressTarget,
         events: Sequence[s.Event],
         lessons: dict[uuid.UUID, OutlineLesson],
         keys: dict[uuid.UUID, QuizKey],
         now: datetime,
-    ) -> None:
+    ) -> EventColumns:
+        """Check every event against the outline (422 naming the first bad field); the batch as columns."""
         latest = now + timedelta(seconds=self.settings.enrolment_clock_skew)
+        columns = EventColumns()
+        # One pass, dispatching on the exact class: isinstance() on msgspec structs goes through ABC checks.
         for i, event in enumerate(events):
-            where = f"events[{i}]"
+            kind = type(event)
             if event.at > latest:
-                raise ValidationFailed.on(f"{where}.at", "is in the future")
-            if isinstance(event, s.Attendance):
-                if target.format != CourseFormat.MASTERCLASS:
+                raise ValidationFailed.on(f"events[{i}].at", "is in the future")
+            ended: datetime | None = None
+            if kind is s.Attendance:
+                attendance = cast("s.Attendance", event)
+                self._check_attendance(f"events[{i}]", attendance, target, latest)
+                ended = attendance.left_at
+            lesson_id = event.lesson_id
+            if lesson_id is not None or kind is not s.Attendance:
+                lesson = lessons.get(lesson_id) if lesson_id is not None else None
+                if lesson is None:
+                    raise ValidationFailed.on(f"events[{i}].lesson_id", "is not a lesson of this course")
+                if lesson.released_from is not None and lesson.released_from > now:
+                    raise ValidationFailed.on(f"events[{i}].lesson_id", "is not released yet")
+                if kind is s.LessonCompleted and lesson.kind not in SELF_COMPLETED_KINDS:
                     raise ValidationFailed.on(
-                        f"{where}.type", "attendance is recorded for masterclasses only"
+                        f"events[{i}].type",
+                        f"a {lesson.kind.value} lesson completes by what the server measures",
                     )
-                if event.left_at <= event.at:
-                    raise ValidationFailed.on(f"{where}.left_at", "must be after the join time (at)")
-                if event.left_at > latest:
-                    raise ValidationFailed.on(f"{where}.left_at", "is in the future")
-                if event.lesson_id is None:
-                    continue
-            lesson = lessons.get(event.lesson_id) if event.lesson_id else None
-            if lesson is None:
-                raise ValidationFailed.on(f"{where}.lesson_id", "is not a lesson of this course")
-            if not _released(lesson, now):
-                raise ValidationFailed.on(f"{where}.lesson_id", "is not released yet")
-            if isinstance(event, s.LessonCompleted) and lesson.kind not in SELF_COMPLETED_KINDS:
-                raise ValidationFailed.on(
-                    f"{where}.type", f"a {lesson.kind.value} lesson completes by what the server measures"
-                )
-            if isinstance(event, s.VideoWatched):
-                self._check_interval(where, event, lesson)
-            if isinstance(event, s.QuizAttemptEvent):
-                self._check_answers(where, event, lesson, keys.get(lesson.id))
+                if kind is s.QuizAttemptEvent:
+                    attempt = cast("s.QuizAttemptEvent", event)
+                    self._check_answers(f"events[{i}]", attempt, lesson, keys.get(lesson.id))
+            columns.client_ids.append(event.id)
+            columns.types.append(EVENT_TYPES[kind])
+            columns.lesson_ids.append(lesson_id)
+            columns.occurred.append(event.at)
+            columns.ended.append(ended)
+            if kind is s.VideoWatched:
+                played = cast("s.VideoWatched", event)
+                self._check_interval(f"events[{i}]", played, lessons[played.lesson_id])
+                columns.froms.append(played.from_second)
+                columns.tos.append(played.to_second)
+            else:
+                columns.froms.append(None)
+                columns.tos.append(None)
+        return columns
+
+    @staticmethod
+    def _check_attendance(where: str, event: s.Attendance, target: ProgressTarget, latest: datetime) -> None:
+        if target.format != CourseFormat.MASTERCLASS:
+            raise ValidationFailed.on(f"{where}.type", "attendance is recorded for masterclasses only")
+        if event.left_at <= event.at:
+            raise ValidationFailed.on(f"{where}.left_at", "must be after the join time (at)")
+        if event.left_at > latest:
+            raise ValidationFailed.on(f"{where}.left_at", "is in the future")
 
     @staticmethod
     def _check_interval(where: str, event: s.VideoWatched, lesson: OutlineLesson) -> None:
@@ -148,67 +177,59 @@ class ProgressService:
         """Apply a batch of events once: retried ids change nothing; completion is recorded when reached."""
         now = utcnow()
         target = await self._target(enrolment_id, user_id)
-        outline = await self.enrolments.outline(target.enrolment.course_id)
-        lessons = {lesson.id: lesson for lesson in outline}
-        quiz_ids = {e.lesson_id for e in batch.events if isinstance(e, s.QuizAttemptEvent)}
+        outline, lessons = await self._outline(target)
+        events = batch.events
         keys: dict[uuid.UUID, QuizKey] = {}
-        for lesson_id in quiz_ids:
-            if lesson_id in lessons:
-                key = await quiz_answer_key(self.session, lesson_id)
+        for event in events:
+            if (
+                type(event) is s.QuizAttemptEvent
+                and event.lesson_id in lessons
+                and event.lesson_id not in keys
+            ):
+                key = await quiz_answer_key(self.session, event.lesson_id)
                 if key is not None:
-                    keys[lesson_id] = key
-        self._validate(target, batch.events, lessons, keys, now)
+                    keys[event.lesson_id] = key
+        columns = self._columns(target, events, lessons, keys, now)
 
-        new = await self._insert(enrolment_id, batch.events)
-        new_ids = {client_id for client_id, _ in new}
-        videos = {e.lesson_id for e in batch.events if isinstance(e, s.VideoWatched) and e.id in new_ids}
-        if videos:
-            await self.progress.update_video_coverage(
-                enrolment_id, sorted(videos), self.settings.enrolment_video_complete_ratio
-            )
-        results = await self._grade(enrolment_id, batch.events, new_ids, lessons, keys, now)
-        status, percent, completed_at = await self.settle(target, outline, now)
+        ingested = await self.progress.ingest(
+            enrolment_id, columns, self.settings.enrolment_video_complete_ratio
+        )
+        facts: dict[uuid.UUID, ProgressFacts] | None = ingested.progress
+        results: list[s.QuizResult] = []
+        if keys:
+            results = await self._grade(enrolment_id, events, ingested.new_attempts, lessons, keys, now)
+            facts = None  # attempts changed lesson progress after the statement: read it again
+        status, percent, completed_at = await self.settle(target, outline, now, facts)
         return s.ProgressAccepted(
-            accepted=len(new_ids),
-            duplicates=len({e.id for e in batch.events}) - len(new_ids),
+            accepted=ingested.accepted,
+            duplicates=len(set(columns.client_ids)) - ingested.accepted,
             status=status,
             progress_percent=percent,
             completed_at=completed_at,
             quiz_results=results,
         )
 
-    async def _insert(self, enrolment_id: uuid.UUID, events: Sequence[s.Event]) -> list[tuple[str, str]]:
-        client_ids: list[str] = []
-        types: list[str] = []
-        lesson_ids: list[uuid.UUID | None] = []
-        occurred: list[datetime] = []
-        ended: list[datetime | None] = []
-        froms: list[float | None] = []
-        tos: list[float | None] = []
-        for e in events:
-            client_ids.append(e.id)
-            types.append(EVENT_TYPES[type(e)])
-            lesson_ids.append(e.lesson_id)
-            occurred.append(e.at)
-            ended.append(e.left_at if isinstance(e, s.Attendance) else None)
-            froms.append(e.from_second if isinstance(e, s.VideoWatched) else None)
-            tos.append(e.to_second if isinstance(e, s.VideoWatched) else None)
-        return await self.progress.ingest(
-            enrolment_id,
-            client_ids=client_ids,
-            types=types,
-            lesson_ids=lesson_ids,
-            occurred=occurred,
-            ended=ended,
-            froms=froms,
-            tos=tos,
-        )
+    async def _outline(
+        self, target: ProgressTarget
+    ) -> tuple[list[OutlineLesson], dict[uuid.UUID, OutlineLesson]]:
+        """The course's outline, from this process's cache while its lessons and modules are unchanged."""
+        course_id = target.enrolment.course_id
+        cached = _OUTLINES.get(course_id)
+        if cached is not None and cached[0] == target.outline_version:
+            return cached[1], cached[2]
+        # Read after the version (a later snapshot): an edit in between makes the next batch read it again.
+        outline = await self.enrolments.outline(course_id)
+        lessons = {lesson.id: lesson for lesson in outline}
+        if len(_OUTLINES) >= OUTLINE_CACHE_SIZE:
+            _OUTLINES.pop(next(iter(_OUTLINES)))
+        _OUTLINES[course_id] = (target.outline_version, outline, lessons)
+        return outline, lessons
 
     async def _grade(
         self,
         enrolment_id: uuid.UUID,
         events: Sequence[s.Event],
-        new_ids: set[str],
+        new_ids: frozenset[str],
         lessons: dict[uuid.UUID, OutlineLesson],
         keys: dict[uuid.UUID, QuizKey],
         now: datetime,
@@ -267,20 +288,26 @@ class ProgressService:
         )
 
     async def settle(
-        self, target: ProgressTarget, outline: Sequence[OutlineLesson], now: datetime
+        self,
+        target: ProgressTarget,
+        outline: Sequence[OutlineLesson],
+        now: datetime,
+        facts: dict[uuid.UUID, ProgressFacts] | None = None,
     ) -> tuple[EnrolmentStatus, int, datetime | None]:
-        """Recompute the enrolment's percentage and resume point; record the completion once, when met."""
+        """Recompute the enrolment's percentage and resume point; record the completion once, when met.
+
+        ``facts`` is the lesson progress as it now stands when the caller has it; else it is read."""
         enrolment = target.enrolment
-        progress = await self.enrolments.lesson_progress(enrolment.id)
-        facts = {
-            lesson_id: ProgressFacts(
-                completed=p.completed_at is not None,
-                passed=p.passed_at is not None,
-                attempted=p.attempts_used > 0,
-                touched_at=p.last_event_at,
-            )
-            for lesson_id, p in progress.items()
-        }
+        if facts is None:
+            facts = {
+                lesson_id: ProgressFacts(
+                    completed=p.completed_at is not None,
+                    passed=p.passed_at is not None,
+                    attempted=p.attempts_used > 0,
+                    touched_at=p.last_event_at,
+                )
+                for lesson_id, p in (await self.enrolments.lesson_progress(enrolment.id)).items()
+            }
         lessons = [LessonFacts(x.id, x.kind, x.required, _released(x, now)) for x in outline]
         rule = CompletionRule(
             format=CourseFormat(target.format),
@@ -295,14 +322,13 @@ class ProgressService:
         outcome = evaluate(
             rule, lessons, facts, attended_minutes=attended, live_minutes=target.live_duration_minutes
         )
-        if enrolment.status is EnrolmentStatus.COMPLETED:
+        percent = 100 if enrolment.status is EnrolmentStatus.COMPLETED else outcome.percent
+        if (percent, outcome.resume_lesson_id) != (enrolment.progress_percent, enrolment.resume_lesson_id):
             await self.progress.set_summary(
-                enrolment.id, percent=100, resume_lesson_id=outcome.resume_lesson_id
+                enrolment.id, percent=percent, resume_lesson_id=outcome.resume_lesson_id
             )
+        if enrolment.status is EnrolmentStatus.COMPLETED:
             return enrolment.status, 100, enrolment.completed_at
-        await self.progress.set_summary(
-            enrolment.id, percent=outcome.percent, resume_lesson_id=outcome.resume_lesson_id
-        )
         if not outcome.complete:
             return enrolment.status, outcome.percent, None
         completed_at = await self.progress.mark_completed(enrolment.id, now)
@@ -335,7 +361,7 @@ class ProgressService:
             raise Conflict("Attendance is recorded for masterclasses only.")
         target.enrolment.attendance_minutes_marked = minutes
         await self.session.flush()
-        outline = await self.enrolments.outline(target.enrolment.course_id)
+        outline, _ = await self._outline(target)
         status, percent, completed_at = await self.settle(target, outline, now)
         return s.ProgressAccepted(
             accepted=0,

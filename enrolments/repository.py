@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import (
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 from sqlalchemy.sql.elements import TextClause
 
 from certificates.models import Certificate
@@ -41,6 +42,7 @@ from enrolments.models import (
     LessonProgress,
     QuizAttempt,
 )
+from enrolments.rules import ProgressFacts
 from lms.accounts.models import User
 from lms.db.outbox import Envelope
 
@@ -60,7 +62,7 @@ class RunForEnrolment:
     withdrawn_id: uuid.UUID | None  # the learner's latest withdrawn enrolment in this run
 
 
-_DIALECT = asyncpg_dialect()
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 @functools.cache
@@ -70,7 +72,7 @@ def _compiled(statement: TextClause) -> tuple[str, tuple[str, ...]]:
 
 
 async def run_driver_sql(
-    session: AsyncSession, statement: TextClause, values: dict[str, Any]
+    session: AsyncSession | async_scoped_session[AsyncSession], statement: TextClause, values: dict[str, Any]
 ) -> CursorResult[Any]:
     """Run a hot-path statement in the session's transaction, compiled once, bypassing the ORM layer."""
     sql, names = _compiled(statement)
@@ -243,7 +245,10 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
             "queue": owed.queue,
         }
         row = (await run_driver_sql(self.session, ENROL, values)).one_or_none()
-        return FastEnrolment(RunForEnrolment(*row[:9]), row[9], row[10]) if row is not None else None
+        if row is None:
+            return None
+        columns: tuple[Any, ...] = tuple(row)
+        return FastEnrolment(RunForEnrolment(*columns[:9]), columns[9], columns[10])
 
     async def take_seat(self, run_id: uuid.UUID) -> bool:
         """Take one seat if the run has one free: one conditional UPDATE, so capacity is never exceeded."""
@@ -547,7 +552,10 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
 # ---------------------------------------------------------------- progress ingestion
 
 # One statement per batch: new events are inserted (a retried id is skipped by the primary key), and
-# only the new ones are folded into per-lesson progress and the enrolment's attendance and activity.
+# only the new ones are folded into per-lesson progress (with the videos' merged coverage, complete at
+# ``:ratio`` of the duration) and the enrolment's attendance and activity. It answers one row per lesson the
+# learner has progress in (the new state of the touched ones), each carrying the count of new events and
+# the client ids of the new quiz attempts; one row with no lesson when there is no progress at all.
 INGEST = text(
     """
 WITH incoming AS (
@@ -560,7 +568,8 @@ WITH incoming AS (
 inserted AS (
     INSERT INTO progress_events
         (enrolment_id, client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second)
-    SELECT :enrolment_id, client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second
+    SELECT CAST(:enrolment_id AS uuid), client_id, type, lesson_id, occurred_at, ended_at, from_second,
+           to_second
     FROM incoming
     ON CONFLICT DO NOTHING
     RETURNING client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second
@@ -576,17 +585,39 @@ per_lesson AS (
     WHERE lesson_id IS NOT NULL AND type <> 'quiz_attempt'
     GROUP BY lesson_id
 ),
+fresh AS (
+    SELECT pl.*, l.kind, l.video_duration_seconds AS duration,
+           (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(pl.watched) AS r) AS seconds
+    FROM per_lesson pl JOIN lessons l ON l.id = pl.lesson_id
+),
 upserted AS (
     INSERT INTO lesson_progress AS lp
-        (enrolment_id, lesson_id, opened_at, completed_at, last_event_at, watched)
-    SELECT :enrolment_id, lesson_id, first_at, completed_at, last_at, watched FROM per_lesson
+        (enrolment_id, lesson_id, opened_at, completed_at, last_event_at, watched, watched_seconds)
+    SELECT CAST(:enrolment_id AS uuid), lesson_id, first_at,
+           CASE WHEN kind <> 'video' THEN completed_at
+                WHEN duration > 0 AND seconds >= CAST(:ratio AS float8) * duration THEN last_at END,
+           last_at, watched, seconds
+    FROM fresh
     ON CONFLICT (enrolment_id, lesson_id) DO UPDATE SET
         opened_at = least(lp.opened_at, EXCLUDED.opened_at),
-        completed_at = coalesce(lp.completed_at, EXCLUDED.completed_at),
+        -- A video completes by coverage only (no lesson_completed event is accepted for it), at the
+        -- lesson's last event once its merged intervals reach the share.
+        completed_at = coalesce(lp.completed_at, CASE
+            WHEN (SELECT l.kind FROM lessons l WHERE l.id = EXCLUDED.lesson_id) <> 'video'
+                THEN EXCLUDED.completed_at
+            WHEN (SELECT coalesce(sum(upper(r) - lower(r)), 0)
+                  FROM unnest(lp.watched + EXCLUDED.watched) AS r)
+                 >= CAST(:ratio AS float8) * (SELECT l.video_duration_seconds FROM lessons l
+                                              WHERE l.id = EXCLUDED.lesson_id
+                                                AND l.video_duration_seconds > 0)
+                THEN greatest(lp.last_event_at, EXCLUDED.last_event_at)
+            END),
         last_event_at = greatest(lp.last_event_at, EXCLUDED.last_event_at),
         watched = lp.watched + EXCLUDED.watched,
+        watched_seconds = (SELECT coalesce(sum(upper(r) - lower(r)), 0)
+                           FROM unnest(lp.watched + EXCLUDED.watched) AS r),
         updated_at = now()
-    RETURNING lesson_id
+    RETURNING lesson_id, completed_at, passed_at, attempts_used, last_event_at
 ),
 attendance AS (
     SELECT range_agg(tstzrange(occurred_at, ended_at)) AS attended
@@ -598,30 +629,19 @@ touched AS (
         last_activity_at = greatest(e.last_activity_at, (SELECT max(occurred_at) FROM inserted)),
         updated_at = now()
     FROM attendance a
-    WHERE e.id = :enrolment_id AND EXISTS (SELECT 1 FROM inserted)
+    WHERE e.id = CAST(:enrolment_id AS uuid) AND EXISTS (SELECT 1 FROM inserted)
     RETURNING e.id
+),
+progress AS (
+    SELECT * FROM upserted
+    UNION ALL
+    SELECT lesson_id, completed_at, passed_at, attempts_used, last_event_at FROM lesson_progress
+    WHERE enrolment_id = CAST(:enrolment_id AS uuid) AND lesson_id NOT IN (SELECT lesson_id FROM upserted)
 )
-SELECT client_id, type::text AS type FROM inserted
-"""
-)
-
-# Coverage of the touched videos from their merged intervals; complete at the configured share.
-VIDEO_COVERAGE = text(
-    """
-WITH coverage AS (
-    SELECT lp.lesson_id, l.video_duration_seconds AS duration,
-           (SELECT coalesce(sum(upper(r) - lower(r)), 0) FROM unnest(lp.watched) AS r) AS seconds
-    FROM lesson_progress lp JOIN lessons l ON l.id = lp.lesson_id
-    WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = ANY(CAST(:lesson_ids AS uuid[]))
-)
-UPDATE lesson_progress lp SET
-    watched_seconds = c.seconds,
-    completed_at = CASE
-        WHEN lp.completed_at IS NULL AND c.duration > 0 AND c.seconds >= CAST(:ratio AS float8) * c.duration
-        THEN lp.last_event_at
-        ELSE lp.completed_at END
-FROM coverage c
-WHERE lp.enrolment_id = :enrolment_id AND lp.lesson_id = c.lesson_id
+SELECT (SELECT count(*) FROM inserted) AS accepted,
+       (SELECT array_agg(client_id) FROM inserted WHERE type = 'quiz_attempt') AS new_attempts,
+       p.lesson_id, p.completed_at, p.passed_at, p.attempts_used, p.last_event_at
+FROM (SELECT) AS one LEFT JOIN progress p ON true
 """
 )
 
@@ -634,45 +654,62 @@ WHERE e.id = :enrolment_id
 )
 
 
+@dataclass(slots=True)
+class EventColumns:
+    """A batch of events as columns, the shape the ingestion statement unnests."""
+
+    client_ids: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    lesson_ids: list[uuid.UUID | None] = field(default_factory=list)
+    occurred: list[datetime] = field(default_factory=list)
+    ended: list[datetime | None] = field(default_factory=list)
+    froms: list[float | None] = field(default_factory=list)
+    tos: list[float | None] = field(default_factory=list)
+
+    def as_params(self) -> dict[str, list[Any]]:
+        return {
+            "client_ids": self.client_ids,
+            "types": self.types,
+            "lesson_ids": self.lesson_ids,
+            "occurred": self.occurred,
+            "ended": self.ended,
+            "froms": self.froms,
+            "tos": self.tos,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What a batch changed: how many events were new, which quiz attempts, and the progress after it."""
+
+    accepted: int
+    new_attempts: frozenset[str]
+    progress: dict[uuid.UUID, ProgressFacts]
+
+
 class ProgressRepository:
     """Statements of the progress pipeline; the session is the request's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def ingest(
-        self,
-        enrolment_id: uuid.UUID,
-        *,
-        client_ids: list[str],
-        types: list[str],
-        lesson_ids: list[uuid.UUID | None],
-        occurred: list[datetime],
-        ended: list[datetime | None],
-        froms: list[float | None],
-        tos: list[float | None],
-    ) -> list[tuple[str, str]]:
-        """Insert the batch; the (client id, type) of the events that were new."""
-        result = await self.session.execute(
-            INGEST,
-            {
-                "enrolment_id": enrolment_id,
-                "client_ids": client_ids,
-                "types": types,
-                "lesson_ids": lesson_ids,
-                "occurred": occurred,
-                "ended": ended,
-                "froms": froms,
-                "tos": tos,
+    async def ingest(self, enrolment_id: uuid.UUID, columns: EventColumns, ratio: float) -> Ingested:
+        """Insert the batch and fold the new events in: what was new, and every lesson's progress after it."""
+        values = {"enrolment_id": enrolment_id, "ratio": ratio, **columns.as_params()}
+        rows = (await run_driver_sql(self.session, INGEST, values)).all()
+        return Ingested(
+            accepted=rows[0].accepted,
+            new_attempts=frozenset(rows[0].new_attempts or ()),
+            progress={
+                row.lesson_id: ProgressFacts(
+                    completed=row.completed_at is not None,
+                    passed=row.passed_at is not None,
+                    attempted=row.attempts_used > 0,
+                    touched_at=row.last_event_at,
+                )
+                for row in rows
+                if row.lesson_id is not None
             },
-        )
-        return [(row[0], row[1]) for row in result.all()]
-
-    async def update_video_coverage(
-        self, enrolment_id: uuid.UUID, lesson_ids: Sequence[uuid.UUID], ratio: float
-    ) -> None:
-        await self.session.execute(
-            VIDEO_COVERAGE, {"enrolment_id": enrolment_id, "lesson_ids": list(lesson_ids), "ratio": ratio}
         )
 
     async def attended_minutes(self, enrolment_id: uuid.UUID, starts: datetime, ends: datetime) -> float:
@@ -786,16 +823,24 @@ class ProgressTarget:
     requires_attendance: bool
     live_starts_at: datetime | None
     live_duration_minutes: int | None
+    outline_version: str  # changes whenever a lesson or module of the course is added, changed or removed
 
 
-async def progress_target(
-    session: AsyncSession, enrolment_id: uuid.UUID, user_id: uuid.UUID | None
-) -> ProgressTarget | None:
-    """The seated enrolment, locked so batches of one learner apply one after the other (one query).
+def _version_of(model: Any) -> Any:
+    """Count and summed update times of a course's lessons (or modules): any edit changes it."""
+    return (
+        select(
+            func.concat(
+                func.count(), ":", func.coalesce(func.sum(func.extract("epoch", model.updated_at)), 0)
+            )
+        )
+        .where(model.course_id == Course.id)
+        .scalar_subquery()
+    )
 
-    Only seated rows are locked: a waitlisted row must never be held, or a withdrawal promoting the
-    head of the line would skip it.
-    """
+
+@functools.cache
+def _target_statement(with_user: bool) -> Any:
     stmt = (
         select(
             Enrolment,
@@ -807,14 +852,27 @@ async def progress_target(
             Course.completion_requires_attendance,
             CourseRun.live_starts_at,
             CourseRun.live_duration_minutes,
+            func.concat(_version_of(Lesson), "/", _version_of(CourseModule)),
         )
         .join(CourseRun, CourseRun.id == Enrolment.run_id)
         .join(Course, Course.id == Enrolment.course_id)
-        .where(Enrolment.id == enrolment_id, Enrolment.status.in_(SEATED_STATUSES))
+        .where(Enrolment.id == bindparam("enrolment_id"), Enrolment.status.in_(SEATED_STATUSES))
         .with_for_update(of=Enrolment)
         .execution_options(populate_existing=True)
     )
+    return stmt.where(Enrolment.user_id == bindparam("user_id")) if with_user else stmt
+
+
+async def progress_target(
+    session: AsyncSession, enrolment_id: uuid.UUID, user_id: uuid.UUID | None
+) -> ProgressTarget | None:
+    """The seated enrolment, locked so batches of one learner apply one after the other (one query).
+
+    Only seated rows are locked: a waitlisted row must never be held, or a withdrawal promoting the
+    head of the line would skip it.
+    """
+    params: dict[str, Any] = {"enrolment_id": enrolment_id}
     if user_id is not None:
-        stmt = stmt.where(Enrolment.user_id == user_id)
-    row = (await session.execute(stmt)).one_or_none()
+        params["user_id"] = user_id
+    row = (await session.execute(_target_statement(user_id is not None), params)).one_or_none()
     return ProgressTarget(*row) if row is not None else None
