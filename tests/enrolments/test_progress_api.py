@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from certificates.models import Certificate, CertificateStatus
-from courses.models import CourseFormat
+from courses.models import CourseFormat, CourseModule, Lesson, LessonKind
 from enrolments.models import Enrolment, LessonProgress, ProgressEvent
 from lms.accounts.models import Role
 from lms.db.outbox import OutboxMessage
@@ -359,3 +359,43 @@ async def test_watching_the_recording_completes_a_masterclass(
     )
 
     assert done.json()["status"] == "completed"
+
+
+async def test_course_edits_apply_to_the_next_batch_of_a_learner_already_progressing(
+    client: Client, factory: Factory, sessionmaker: Sessions
+) -> None:
+    built = await build_course(sessionmaker, lessons=("article",), module_release=timedelta(days=7))
+    _, headers = await factory.login_as(Role.LEARNER)
+    enrolment = await enrol(client, headers, built.run_id)
+    refused = await post_events(
+        client, headers, enrolment["id"], event("lesson_opened", built.lessons["article"])
+    )
+
+    async with sessionmaker() as session, session.begin():  # staff release the module and add a lesson
+        module_id = await session.scalar(select(Lesson.module_id).where(Lesson.course_id == built.course_id))
+        await session.execute(
+            update(CourseModule).where(CourseModule.id == module_id).values(available_from=None)
+        )
+        added = Lesson(
+            id=uuid.uuid4(),
+            module_id=module_id,
+            course_id=built.course_id,
+            position=1,
+            kind=LessonKind.ARTICLE,
+            title={"ca": "Nova lliçó"},
+            required=True,
+            article_html={"ca": "<p>Nova</p>"},
+        )
+        session.add(added)
+    accepted = await post_events(
+        client,
+        headers,
+        enrolment["id"],
+        event("lesson_opened", built.lessons["article"], id="after-1"),
+        event("lesson_completed", added.id, id="after-2"),
+    )
+
+    assert refused.status_code == 422
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["accepted"] == 2
+    assert accepted.json()["progress_percent"] == 50  # one of the two required lessons now
