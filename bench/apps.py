@@ -26,8 +26,9 @@ def aula() -> Litestar:
     return create_app(settings)
 
 
-@get("/health/live", sync_to_thread=False)
-def _live() -> dict[str, str]:
+@get("/health/live")
+async def _live() -> dict[str, str]:
+    """The same handler as Aula's liveness endpoint, so only the stacks around it differ."""
     return {"status": "ok"}
 
 
