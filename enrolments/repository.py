@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -559,11 +559,13 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
 INGEST = text(
     """
 WITH incoming AS (
-    SELECT * FROM unnest(
-        CAST(:client_ids AS text[]), CAST(:types AS progress_event_type[]), CAST(:lesson_ids AS uuid[]),
-        CAST(:occurred AS timestamptz[]), CAST(:ended AS timestamptz[]),
-        CAST(:froms AS float8[]), CAST(:tos AS float8[])
-    ) AS t(client_id, type, lesson_id, occurred_at, ended_at, from_second, to_second)
+    -- The batch as the API received it (already validated): one JSON document, parsed by the database.
+    SELECT id AS client_id, type, lesson_id, "at" AS occurred_at, left_at AS ended_at, from_second,
+           to_second
+    FROM json_to_recordset(CAST(:events AS json)) AS t(
+        id text, type progress_event_type, lesson_id uuid, "at" timestamptz, left_at timestamptz,
+        from_second float8, to_second float8
+    )
 ),
 inserted AS (
     INSERT INTO progress_events
@@ -654,30 +656,6 @@ WHERE e.id = :enrolment_id
 )
 
 
-@dataclass(slots=True)
-class EventColumns:
-    """A batch of events as columns, the shape the ingestion statement unnests."""
-
-    client_ids: list[str] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
-    lesson_ids: list[uuid.UUID | None] = field(default_factory=list)
-    occurred: list[datetime] = field(default_factory=list)
-    ended: list[datetime | None] = field(default_factory=list)
-    froms: list[float | None] = field(default_factory=list)
-    tos: list[float | None] = field(default_factory=list)
-
-    def as_params(self) -> dict[str, list[Any]]:
-        return {
-            "client_ids": self.client_ids,
-            "types": self.types,
-            "lesson_ids": self.lesson_ids,
-            "occurred": self.occurred,
-            "ended": self.ended,
-            "froms": self.froms,
-            "tos": self.tos,
-        }
-
-
 @dataclass(frozen=True, slots=True)
 class Ingested:
     """What a batch changed: how many events were new, which quiz attempts, and the progress after it."""
@@ -693,9 +671,10 @@ class ProgressRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def ingest(self, enrolment_id: uuid.UUID, columns: EventColumns, ratio: float) -> Ingested:
-        """Insert the batch and fold the new events in: what was new, and every lesson's progress after it."""
-        values = {"enrolment_id": enrolment_id, "ratio": ratio, **columns.as_params()}
+    async def ingest(self, enrolment_id: uuid.UUID, events: str, ratio: float) -> Ingested:
+        """Insert the batch (``events``: a JSON array of API events) and fold the new events in: what was
+        new, and every lesson's progress after it."""
+        values = {"enrolment_id": enrolment_id, "ratio": ratio, "events": events}
         rows = (await run_driver_sql(self.session, INGEST, values)).all()
         return Ingested(
             accepted=rows[0].accepted,
