@@ -7,6 +7,10 @@ conditional seat UPDATE, the enrolment INSERT, the owed confirmation e-mail (out
 Redis after commit) and the commit. The bare side reads the ids from headers and inserts the row.
 Every request is a new (learner, run) pair, spread over many runs as real traffic is.
 
+For reference, the same rounds also time ``GET /api/v1/me`` on Aula's server with the same tokens: an
+authenticated request in its transaction doing one small read, which is what any Aula endpoint pays before
+its own work (authentication, BEGIN, COMMIT, middleware). It is printed, not part of the targets.
+
     .venv/bin/python -m bench.enrolment [--seconds 8] [--rounds 3] [--database-url postgresql://...]
 
 Creates (and drops) a scratch database; uses Redis at 127.0.0.1:6379 as the broker when it answers.
@@ -111,6 +115,19 @@ def pairs_file(name: str, lines: list[str]) -> Path:
     return path
 
 
+def me_script(path: Path) -> str:
+    """A wrk script reading the caller's profile with each line's token in turn."""
+    return f"""
+local tokens = {{}}
+for line in io.lines("{path}") do tokens[#tokens + 1] = string.match(line, "%S+") end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/me", {{["Authorization"] = "Bearer " .. tokens[(i - 1) % #tokens + 1]}})
+end
+"""
+
+
 def script(path: Path, aula: bool, offset: int) -> str:
     """A wrk script sending each line of ``path`` once, from ``offset`` on (token, user, run, course)."""
     body = '"{\\"run_id\\":\\"" .. f[3] .. "\\"}"'
@@ -171,6 +188,7 @@ def main() -> None:
             env |= {"LMS_BROKER_URL": broker, "LMS_BROKER_KEY_PREFIX": prefix}
         aula_runs: list[Load] = []
         bare_runs: list[Load] = []
+        me_runs: list[Load] = []
         offsets = {"aula": 0, "bare": 0}
 
         def load(side: str, target: str, path: Path, seconds: int) -> Load:
@@ -190,9 +208,17 @@ def main() -> None:
             for _ in range(args.rounds):  # interleaved, so drift affects both sides alike
                 aula_runs.append(load("aula", aula_url, aula_path, args.seconds))
                 bare_runs.append(load("bare", bare_url, bare_path, args.seconds))
+                me_runs.append(
+                    wrk(
+                        aula_url,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        script=me_script(aula_path),
+                    )
+                )
         if max(offsets.values()) > half:
             raise SystemExit("not enough fresh (learner, run) pairs for these rounds: raise USERS")
-        aula, bare = best_of(aula_runs), best_of(bare_runs)
+        aula, bare, me = best_of(aula_runs), best_of(bare_runs), best_of(me_runs)
         ratio = aula.requests_per_second / bare.requests_per_second
         p99 = aula.p99_ms / bare.p99_ms
         report(
@@ -202,6 +228,8 @@ def main() -> None:
                 "bare asyncpg insert": bare,
                 "ratio req/s (target >= 0.5)": ratio,
                 "ratio p99 (target <= 2.0)": p99,
+                "aula GET /me (reference)": me,
+                "ratio GET /me / bare": me.requests_per_second / bare.requests_per_second,
                 "verdict": "meets targets" if ratio >= 0.5 and p99 <= 2.0 else "BELOW target",
             },
         )
