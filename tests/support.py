@@ -168,6 +168,13 @@ class _Inbox:
         return "250 Message accepted for delivery"
 
 
+def mail_text(message: Message) -> str:
+    """The decoded text body of a received single-part e-mail."""
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes), "expected a single-part text message"
+    return payload.decode()
+
+
 @dataclass
 class SmtpServer:
     host: str

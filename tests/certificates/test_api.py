@@ -236,6 +236,7 @@ async def test_reissue_keeps_the_code_prints_a_new_version_and_recognises_the_ol
     learner, headers, code, certificate_id = await issued(factory, sessionmaker, settings, db)
     old = await get_certificate(db, certificate_id)
     old_hash = old.sha256
+    assert old_hash is not None
     _, staff = await factory.login_as(Role.STAFF)
     async with unit_of_work(sessionmaker) as session:  # the learner corrects their name
         await session.execute(update(User).where(User.id == learner.id).values(full_name="Łukasz Żółć-Nowak"))

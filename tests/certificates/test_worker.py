@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from lms.db.outbox import OutboxMessage
 from lms.settings import Settings
 from media.storage import build_storage
 from tests.certificates.helpers import API, complete, make_course
-from tests.support import Factory, WorkerProcess, running_worker, settings_env, smtp_server
+from tests.support import Factory, WorkerProcess, mail_text, running_worker, settings_env, smtp_server
 
 Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]
@@ -71,10 +72,10 @@ async def test_a_worker_issues_owed_certificates_and_emails_the_learner(
         str(make_header(decode_header(mail["Subject"])))
         == "Your certificate for “Digital photography” is ready"
     )
-    assert f"/verify/{certificate.code}?lang=en" in mail.get_payload(decode=True).decode()
+    assert f"/verify/{certificate.code}?lang=en" in mail_text(mail)
 
 
-async def _has_mail(to: Callable[[str], list[object]], address: str) -> bool:
+async def _has_mail(to: Callable[[str], list[Message]], address: str) -> bool:
     return bool(to(address))
 
 

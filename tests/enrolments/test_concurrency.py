@@ -50,7 +50,8 @@ async def many_learners(sessionmaker: Sessions, factory: Factory, count: int) ->
         await session.execute(insert(User), users)
         await session.execute(insert(AuthSession), sessions)
     tokens = factory.deps.tokens
-    return [{"Authorization": f"Bearer {tokens.access_token(s['user_id'], s['id'], now)}"} for s in sessions]
+    ids = [(uuid.UUID(str(s["user_id"])), uuid.UUID(str(s["id"]))) for s in sessions]
+    return [{"Authorization": f"Bearer {tokens.access_token(user, sid, now)}"} for user, sid in ids]
 
 
 @pytest.mark.slow
