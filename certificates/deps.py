@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from certificates.service import CertificateService
-from lms.ratelimit import RateLimiter, enforce
+from lms.ratelimit import RateLimiter, client_address, enforce
 from lms.settings import Settings
 from media.storage import Storage, build_storage
 
@@ -27,10 +27,6 @@ def storage_for(settings: Settings) -> Storage:
 async def provide_certificates(state: State, db_session: NamedDependency[AsyncSession]) -> CertificateService:
     settings: Settings = state.settings
     return CertificateService(db_session, settings, storage_for(settings))
-
-
-def client_address(request: Request[object, object, State]) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def limit_verification(request: Request[object, object, State]) -> None:

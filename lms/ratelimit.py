@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
+from litestar import Request
 from redis.asyncio import Redis
 
 from lms.errors import TooManyRequests
@@ -57,6 +58,11 @@ class RedisRateLimiter:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The address rate limits count per (behind a proxy, uvicorn's proxy headers have already applied)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def enforce(limiter: RateLimiter, keys: list[str], limit: int, window: int, what: str) -> None:

@@ -31,6 +31,7 @@ from lms.accounts.schemas import (
 )
 from lms.accounts.service import REGISTRATION_ACCEPTED, RESET_REQUESTED, AccountService
 from lms.pagination import Page
+from lms.ratelimit import client_address
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
@@ -92,8 +93,9 @@ class AuthController(Controller):
         request: Request[object, object, State],
     ) -> TokenPair:
         """Exchange e-mail and password for a bearer access token and a refresh token."""
-        client = request.client.host if request.client else "unknown"
-        return await accounts.login(data.email, data.password, client, request.headers.get("user-agent"))
+        return await accounts.login(
+            data.email, data.password, client_address(request), request.headers.get("user-agent")
+        )
 
     @post("/refresh", status_code=HTTP_200_OK)
     async def refresh(
@@ -110,8 +112,7 @@ class AuthController(Controller):
         request: Request[object, object, State],
     ) -> Accepted:
         """E-mail a single-use link (valid 30 minutes) to choose a new password; same answer for all."""
-        client = request.client.host if request.client else "unknown"
-        await accounts.request_password_reset(data.email, client)
+        await accounts.request_password_reset(data.email, client_address(request))
         return Accepted(detail=RESET_REQUESTED)
 
     @post("/password-reset/confirm", status_code=HTTP_204_NO_CONTENT)
