@@ -61,9 +61,11 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     url = settings.resolved_broker_url
     if url.startswith("filesystem://"):
         folder = settings.broker_folder.resolve()
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
+            # Kombu keeps its exchange table in ./control unless told otherwise.
+            "control_folder": str(folder / "control"),
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),

@@ -84,7 +84,7 @@ def _start_dev(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "lms.cli", "dev", "--port", str(port)],
         env=env,
-        cwd=ROOT,
+        cwd=data_dir.parent,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -144,3 +144,5 @@ def test_lms_dev_runs_everything_embedded_and_keeps_its_data(tmp_path: Path) -> 
         assert status == 200
     finally:
         _stop(proc)
+    # Everything lms dev keeps lives in its data folder; nothing lands in the working directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aula", "dev-again.log", "dev.log"]
