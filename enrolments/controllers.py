@@ -22,7 +22,8 @@ from enrolments import schemas as s
 from enrolments.deps import provide_enrolment_service, provide_progress_service
 from enrolments.models import EnrolmentStatus
 from enrolments.progress import ProgressService
-from enrolments.service import Enrolled, EnrolmentService, enrolment_detail
+from enrolments.service import Enrolled, EnrolmentService, enrol_self, enrolment_detail
+from lms.accounts.deps import bearer_token
 from lms.accounts.models import User
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -84,13 +85,11 @@ class MyEnrolmentsController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def enrol(
-        self,
-        user: NamedDependency[User],
-        data: JSONBody[s.EnrolmentCreate],
-        enrolments: NamedDependency[EnrolmentService],
+        self, request: Request[Any, Any, State], state: State, data: JSONBody[s.EnrolmentCreate]
     ) -> Response[s.Enrolment]:
         """Enrol in a run (201), or get the enrolment I already have (200); a full run puts me in line."""
-        return _answer(await enrolments.enrol(user.id, data.run_id))
+        # Authenticates itself: the common case is one statement, authentication included.
+        return _answer(await enrol_self(state, bearer_token(request), data.run_id))
 
     @get("/{enrolment_id:uuid}")
     async def detail(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import (
     and_,
@@ -137,6 +138,79 @@ owed AS (
 SELECT run.*, EXISTS (SELECT FROM seat), (SELECT created_at FROM inserted) FROM run
 """
 )
+
+
+# A learner enrolling themselves, with the authentication in the same statement, run outside any
+# transaction (the statement is its own): the live session and active account, then the same seat UPDATE,
+# INSERT and outbox row as ``ENROL``. It takes only the plain case: a learner with no enrolment of any kind
+# in the run (a re-enrolment carries progress over, which the transactional path does). A concurrent
+# duplicate fails the unique index, and the whole statement, seat included, is undone.
+SELF_ENROL = """
+WITH who AS (
+    SELECT u.id FROM auth_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.id = $2 AND s.user_id = $3 AND s.revoked_at IS NULL AND s.expires_at > $5 AND u.is_active
+),
+run AS (
+    SELECT r.id, r.course_id, c.status, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at,
+        EXISTS (SELECT FROM enrolments e
+                WHERE e.course_id = r.course_id AND e.user_id = who.id AND e.run_id = r.id) AS known
+    FROM who, course_runs r JOIN courses c ON c.id = r.course_id
+    WHERE r.id = $4
+),
+seat AS (
+    UPDATE course_runs r SET seats_taken = r.seats_taken + 1
+    FROM run
+    WHERE r.id = run.id AND NOT run.known AND run.status = 'published'
+      AND (r.capacity IS NULL OR r.seats_taken < r.capacity)
+      AND (run.ends_at IS NULL OR run.ends_at > $5)
+      AND (run.enrolment_opens_at IS NULL OR run.enrolment_opens_at <= $5)
+      AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > $5)
+    RETURNING r.id, r.course_id
+),
+inserted AS (
+    INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_at)
+    SELECT $1, $3, seat.id, seat.course_id, 'enrolled', $5 FROM seat
+    RETURNING id, course_id, created_at
+),
+owed AS (
+    INSERT INTO outbox (id, task, queue, payload, status, attempts, publish_count)
+    SELECT $6, $7, $8, jsonb_build_object('enrolment_id', inserted.id::text, 'status', 'enrolled'),
+           'pending', 0, 0
+    FROM inserted
+)
+SELECT EXISTS (SELECT FROM who), inserted.course_id, inserted.created_at FROM (SELECT) AS one
+LEFT JOIN inserted ON true
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SelfEnrolment:
+    """What the one-statement self-enrolment did: whether the caller's session is live, and the new row."""
+
+    authenticated: bool
+    course_id: uuid.UUID | None  # set when the enrolment was inserted (and its seat taken)
+    created_at: datetime | None
+
+
+async def self_enrol(
+    connection: Any,
+    *,
+    enrolment_id: uuid.UUID,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    run_id: uuid.UUID,
+    now: datetime,
+    owed: Envelope,
+) -> SelfEnrolment | None:
+    """Enrol the session's learner in an open run with a free seat, in one statement on a bare asyncpg
+    connection; None when a concurrent duplicate of the same learner won (nothing was changed)."""
+    try:
+        row = await connection.fetchrow(
+            SELF_ENROL, enrolment_id, session_id, user_id, run_id, now, owed.outbox_id, owed.task, owed.queue
+        )
+    except asyncpg.UniqueViolationError:
+        return None
+    return SelfEnrolment(row[0], row[1], row[2])
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.i18n import pick
@@ -18,12 +19,14 @@ from courses.schemas import LessonContent
 from courses.service import lesson_content
 from enrolments import schemas as s
 from enrolments.models import WAITLIST_TICKETS, Enrolment, EnrolmentStatus
-from enrolments.repository import EnrolmentRepository, ProgressRepository, RunForEnrolment
+from enrolments.repository import EnrolmentRepository, ProgressRepository, RunForEnrolment, self_enrol
 from enrolments.tasks import confirmation_email, promotion_email
+from lms.accounts.deps import authenticated, rejected
 from lms.accounts.models import User
+from lms.accounts.service import AccountDeps, AccountService
 from lms.audit import record
 from lms.db.outbox import PUBLISHER_KEY, Envelope, Publisher
-from lms.db.session import after_commit
+from lms.db.session import after_commit, driver_connection, unit_of_work
 from lms.errors import Conflict, NotFound, ValidationFailed
 from lms.settings import Settings
 
@@ -69,6 +72,53 @@ def refusal(info: RunForEnrolment, now: datetime, *, staff: bool) -> str | None:
     if info.closes_at is not None and info.closes_at <= now:
         return "Enrolment for this run is closed."
     return None
+
+
+async def enrol_self(state: State, token: str | None, run_id: uuid.UUID) -> Enrolled:
+    """A learner enrolling themselves: 201 with the new enrolment, or 200 with the one they already have.
+
+    The common case (a live session, an open run with a free seat, no earlier enrolment in it) is one
+    statement, authentication included, outside any transaction: see ``repository.SELF_ENROL``. Every other
+    case (full, refused, already enrolled, re-enrolling, a concurrent duplicate) takes the transactional
+    path of ``EnrolmentService.enrol``, which says why.
+    """
+    deps: AccountDeps = state.account_deps
+    claims = deps.tokens.read_access_token(token) if token is not None else None
+    if claims is None:
+        raise rejected(token)
+    now = utcnow()
+    enrolment_id = uuid.uuid4()
+    owed = Envelope(uuid.uuid4(), confirmation_email.name, confirmation_email.queue.value)
+    async with driver_connection(state) as connection:
+        done = await self_enrol(
+            connection,
+            enrolment_id=enrolment_id,
+            session_id=claims.session_id,
+            user_id=claims.user_id,
+            run_id=run_id,
+            now=now,
+            owed=owed,
+        )
+    if done is not None and not done.authenticated:
+        raise rejected(token)
+    if done is not None and done.course_id is not None and done.created_at is not None:
+        publisher: Publisher = state.publisher
+        await publisher.publish([owed])
+        enrolment = s.Enrolment(
+            id=enrolment_id,
+            run_id=run_id,
+            course_id=done.course_id,
+            status=EnrolmentStatus.ENROLLED,
+            waitlist_position=None,
+            enrolled_at=now,
+            waitlisted_at=None,
+            completed_at=None,
+            created_at=done.created_at,
+        )
+        return Enrolled(enrolment, True)
+    async with state.db_slots, unit_of_work(state.sessionmaker) as session:
+        principal = await authenticated(token, AccountService(session, deps))
+        return await EnrolmentService(session, state.settings).enrol(principal.user.id, run_id)
 
 
 class EnrolmentService:

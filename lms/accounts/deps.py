@@ -40,6 +40,13 @@ async def provide_accounts(
     return AccountService(db_session, account_deps)
 
 
+def rejected(token: str | None) -> Unauthorized:
+    """The 401 for a request with no token, or with one that is not (or no longer) valid."""
+    if token is None:
+        return Unauthorized()
+    return Unauthorized("The access token is invalid or expired; log in again or refresh it.")
+
+
 async def _authenticate(
     request: Request[object, object, State], accounts: NamedDependency[AccountService]
 ) -> Principal | None:
@@ -48,17 +55,22 @@ async def _authenticate(
         return None
     found = await accounts.authenticate(token)
     if found is None:
-        raise Unauthorized("The access token is invalid or expired; log in again or refresh it.")
+        raise rejected(token)
+    return Principal(*found)
+
+
+async def authenticated(token: str | None, accounts: AccountService) -> Principal:
+    """The caller behind ``token``, or the 401 to answer."""
+    found = await accounts.authenticate(token) if token is not None else None
+    if found is None:
+        raise rejected(token)
     return Principal(*found)
 
 
 async def provide_principal(
     request: Request[object, object, State], accounts: NamedDependency[AccountService]
 ) -> Principal:
-    principal = await _authenticate(request, accounts)
-    if principal is None:
-        raise Unauthorized()
-    return principal
+    return await authenticated(bearer_token(request), accounts)
 
 
 async def provide_viewer(

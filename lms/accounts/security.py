@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,12 +45,21 @@ class AccessClaims:
     session_id: uuid.UUID
 
 
+VERIFIED_CACHE_SIZE = 8192  # access tokens whose signature was checked, kept until they expire
+
+
 class Tokens:
-    """Issues and reads the bearer tokens."""
+    """Issues and reads the bearer tokens.
+
+    A client sends the same access token with every request until it expires, so a token whose signature
+    and claims have been checked is remembered (keyed by the whole token) until its expiry; only the expiry
+    is checked again. Revocation is not cached: the session lookup of each request decides that.
+    """
 
     def __init__(self, signing_key: str, access_ttl: int) -> None:
         self._key = signing_key
         self.access_ttl = access_ttl
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def access_token(self, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime | None = None) -> str:
         issued = now or datetime.now(UTC)
@@ -64,11 +74,21 @@ class Tokens:
         return token.encode(self._key, JWT_ALGORITHM)
 
     def read_access_token(self, encoded: str) -> AccessClaims | None:
+        known = self._verified.get(encoded)
+        if known is not None:
+            if known[1] > time.time():
+                return known[0]
+            del self._verified[encoded]
+            return None
         try:
             token = Token.decode(encoded, self._key, JWT_ALGORITHM, issuer=[TOKEN_ISSUER])
-            return AccessClaims(uuid.UUID(token.sub), uuid.UUID(str(token.extras["sid"])))
+            claims = AccessClaims(uuid.UUID(token.sub), uuid.UUID(str(token.extras["sid"])))
         except (NotAuthorizedException, KeyError, ValueError):
             return None
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[encoded] = (claims, token.exp.timestamp())
+        return claims
 
 
 def new_refresh_secret() -> str:

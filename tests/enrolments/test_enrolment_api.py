@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import CourseRun, CourseStatus
 from enrolments.models import Enrolment
-from lms.accounts.models import Role
+from lms.accounts.models import Role, User
 from lms.db.outbox import OutboxMessage
 from tests.enrolments.helpers import API, Client, Sessions, build_course, enrol, event, post_events
 from tests.support import Factory
@@ -39,6 +40,49 @@ async def test_learner_enrols_once_and_a_second_request_returns_the_same_enrolme
     assert await seats(db, built.run_id) == 1
     mails = (await db.execute(select(OutboxMessage.task))).scalars().all()
     assert mails == ["enrolments.confirmation_email"]
+
+
+async def test_one_learner_enrolling_many_times_at_once_gets_one_enrolment_and_one_seat(
+    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    built = await build_course(sessionmaker, capacity=10)
+    _, headers = await factory.login_as(Role.LEARNER)
+
+    answers = await asyncio.gather(
+        *[
+            client.post(f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=headers)
+            for _ in range(20)
+        ]
+    )
+
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await seats(db, built.run_id) == 1
+    rows = (await db.execute(select(func.count()).select_from(Enrolment))).scalar_one()
+    mails = (await db.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
+    assert (rows, mails) == (1, 1)
+
+
+async def test_a_logged_out_or_deactivated_learner_cannot_enrol_and_nothing_changes(
+    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    built = await build_course(sessionmaker, capacity=10)
+    _, logged_out = await factory.login_as(Role.LEARNER)
+    assert (await client.post(f"{API}/auth/logout", headers=logged_out)).status_code == 204
+    deactivated, still_signed = await factory.login_as(Role.LEARNER)
+    await db.execute(update(User).where(User.id == deactivated.id).values(is_active=False))
+    await db.commit()
+
+    for headers in (logged_out, still_signed, {"Authorization": "Bearer not-a-token"}, {}):
+        answer = await client.post(
+            f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=headers
+        )
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+    assert await seats(db, built.run_id) == 0
+    assert (await db.execute(select(func.count()).select_from(Enrolment))).scalar_one() == 0
+    assert (await db.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 0
 
 
 async def test_full_run_puts_learners_on_a_waitlist_with_a_visible_position(
