@@ -13,6 +13,7 @@ from lms.db.outbox import Envelope
 
 logger = logging.getLogger("workers.publishing")
 MAX_BATCH = 500  # envelopes sent in one broker round of a background flush
+LINGER = 0.005  # seconds the first envelope of a batch waits for others
 DRAIN_TIMEOUT = 5.0  # seconds a shutting-down API waits for queued envelopes to reach the broker
 
 
@@ -52,6 +53,8 @@ class BufferedPublisher:
     async def _run(self, queue: asyncio.Queue[Envelope]) -> None:
         while True:
             batch = [await queue.get()]
+            # Linger a moment so that owed work committed by concurrent requests shares broker messages.
+            await asyncio.sleep(LINGER)
             while len(batch) < MAX_BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
             await self._send(batch)

@@ -198,8 +198,54 @@ async def test_a_second_delivery_of_the_same_message_is_a_no_op(
 
     envelope = Envelope(message.id, message.task, message.queue)
     with running_worker(worker_env, tmp_path / "worker.log", "--pool=solo") as worker:
-        await publisher.publish([envelope, envelope])
+        await publisher.publish([envelope])  # the publish after commit
+        await publisher.publish([envelope])  # and a sweep's, say
         done = f"[{message.id}] succeeded"
         assert wait_for(lambda: worker.output().count(done) >= 2, timeout=30)
 
     assert len(smtp.to("twice@example.org")) == 1
+
+
+async def test_owed_rows_published_together_share_a_message_and_a_failing_row_is_retried_alone(
+    settings: Settings,
+    smtp: SmtpServer,
+    worker_env: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    celery = create_celery(settings)
+    publisher = celery.conf["aula_publisher"]
+    welcome = REGISTRY["accounts.welcome_email"]
+    async with unit_of_work(sessionmaker) as session:
+        owed = []
+        for n in range(5):
+            user = User(id=uuid.uuid4(), email=f"batch{n}@example.org", password_hash="x", full_name=f"B {n}")
+            session.add(user)
+            await session.flush()
+            owed.append(welcome.enqueue(session, user_id=str(user.id)))
+        broken = welcome.enqueue(session, user_id="not-a-user-id")
+    from lms.db.outbox import Envelope
+
+    envelopes = [Envelope(m.id, m.task, m.queue) for m in [*owed[:3], broken, *owed[3:], owed[0]]]
+    env = worker_env | {"LMS_TASK_MAX_RETRIES": "1"}
+    with running_worker(env, tmp_path / "worker.log", "--pool=solo") as worker:
+        await publisher.publish(envelopes)
+        assert wait_for(lambda: all(smtp.to(f"batch{n}@example.org") for n in range(5)), timeout=30)
+
+        async def settled() -> bool:
+            async with sessionmaker() as session:
+                row = await session.get(OutboxMessage, broken.id)
+                return row is not None and row.status is OutboxStatus.FAILED
+
+        for _ in range(100):
+            if await settled():
+                break
+            await asyncio.sleep(0.2)
+        log = worker.output()
+
+    assert log.count("received") == 2, log  # one message for all six rows, then the failed row's retry
+    assert [len(smtp.to(f"batch{n}@example.org")) for n in range(5)] == [1] * 5
+    rows = {r.id: r for r in await outbox_rows(sessionmaker)}
+    assert {rows[m.id].status for m in owed} == {OutboxStatus.DONE}
+    assert (rows[broken.id].status, rows[broken.id].attempts) == (OutboxStatus.FAILED, 2)
+    assert "UUID" in (rows[broken.id].last_error or "")
