@@ -144,7 +144,8 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
 
     published_at: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]
-    # Seats taken over all runs, kept by a trigger on course_runs so sorting by popularity needs no join.
+    # Seats taken over all runs, refreshed every minute (``repository.refresh_popularity``) so sorting by
+    # popularity needs no join.
     popularity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR, persisted=True))
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -448,6 +449,34 @@ class LessonRepository(SQLAlchemyAsyncRepository[Lesson]):
     async def set_positions(self, ordered: Sequence[uuid.UUID]) -> None:
         for position, lesson_id in enumerate(ordered):
             await self.session.execute(update(Lesson).where(Lesson.id == lesson_id).values(position=position))
+
+
+# Popularity is the seats taken over a course's runs. Enrolments change seats all day; the sort does not
+# need them to the second, so a periodic refresh writes only the courses whose figure moved, instead of
+# rewriting the course row (and every index on it) in each enrolment's transaction.
+REFRESH_POPULARITY = text(
+    """
+UPDATE courses c SET popularity = t.seats
+FROM (SELECT course_id, sum(seats_taken)::int AS seats FROM course_runs GROUP BY course_id) t
+WHERE t.course_id = c.id AND c.popularity <> t.seats
+"""
+)
+ZERO_POPULARITY = text(
+    """
+UPDATE courses c SET popularity = 0
+WHERE c.popularity <> 0
+  AND NOT EXISTS (SELECT FROM course_runs r WHERE r.course_id = c.id AND r.seats_taken > 0)
+"""
+)
+
+
+async def refresh_popularity(session: AsyncSession) -> int:
+    """Bring every course's popularity up to date with its runs' seats; returns how many changed."""
+    changed = 0
+    for statement in (REFRESH_POPULARITY, ZERO_POPULARITY):
+        result = await session.execute(statement)
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
 
 
 async def assets_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Asset]:

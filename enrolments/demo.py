@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course, CourseFormat, CourseRun, CourseStatus
-from courses.repository import enrolment_open
+from courses.repository import enrolment_open, refresh_popularity
 from enrolments import schemas as s
 from enrolments.models import Enrolment
 from enrolments.progress import ProgressService
@@ -99,3 +99,4 @@ async def load(session: AsyncSession, settings: Settings) -> None:
                     await _progress(session, settings, user, enrolled.enrolment.id, share)
         except DomainError as exc:  # a demo course that does not fit the plan is skipped, not fatal
             logger.info("demo enrolment of %s skipped: %s", email, exc.detail)
+    await refresh_popularity(session)  # the worker's periodic refresh would do it within a minute

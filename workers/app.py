@@ -29,6 +29,7 @@ logger = logging.getLogger("workers")
 TASK_MODULES = (
     "workers.tasks",
     "lms.accounts.tasks",
+    "courses.tasks",
     "media.tasks",
     "certificates.tasks",
     "enrolments.tasks",
@@ -223,6 +224,10 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
             "outbox-sweep": {"task": "outbox.sweep", "schedule": settings.outbox_sweep_interval},
             "purge-expired-sessions": {"task": "accounts.purge_expired_sessions", "schedule": 3600.0},
             "media-sweep-pending": {"task": "media.sweep_pending", "schedule": 3600.0},
+            "courses-popularity": {
+                "task": "courses.refresh_popularity",
+                "schedule": settings.popularity_refresh_interval,
+            },
         },
     )
     publisher = CeleryPublisher(app)

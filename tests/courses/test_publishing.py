@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course, CourseRun
+from courses.repository import refresh_popularity
 from lms.accounts.models import Role
 from lms.audit import AuditEntry
 from tests.courses.helpers import (
@@ -329,6 +330,7 @@ async def test_capacity_cannot_drop_below_seats_taken(
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "capacity"
     assert removal.status_code == 409
+    assert await refresh_popularity(db) == 1
     popularity = (await db.execute(select(Course.popularity).where(Course.id == course["id"]))).scalar_one()
     assert popularity == 5
 
