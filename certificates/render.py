@@ -93,6 +93,30 @@ def register_fonts() -> None:
         _registered.set()
 
 
+def prepare() -> None:
+    """Load the fonts and render a sample once: a worker's first certificate then costs what the rest do."""
+    register_fonts()
+    code = "0" * 27
+    render_pdf(
+        Printed(
+            code=code,
+            version=2,
+            language="ca",
+            learner_name="Łukasz Żółć 王小明",  # both fonts and the fallback
+            course_title="Competències digitals",
+            course_format="mooc",
+            hours=Decimal(1),
+            completed_on=date(2026, 1, 1),
+            issued_on=date(2026, 1, 1),
+            issuer_name="Aula",
+            signatory_name="Aula",
+            signatory_title="Aula",
+            verify_url=f"https://aula.invalid/verify/{code}",
+        ),
+        Branding(),
+    )
+
+
 def runs(value: str, font_name: str) -> list[tuple[str, str]]:
     """Split ``value`` into (font, text) runs: the main font where it has the glyph, else the fallback."""
     primary = _coverage(font_name)

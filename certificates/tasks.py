@@ -11,14 +11,17 @@ from certificates.i18n import text
 from certificates.issuing import Printer, issue_owed
 from certificates.links import download_link, verify_link
 from certificates.models import Certificate, CertificateStatus
+from certificates.render import prepare as prepare_rendering
 from certificates.repository import CertificateRepository
 from lms.db.session import after_commit
 from lms.mail import Mail, build_mailer
 from media.storage import Storage, build_storage
 from workers.queues import Queue
-from workers.registry import TaskContext, task
+from workers.registry import TaskContext, task, warm_up
 
 logger = logging.getLogger("certificates")
+
+warm_up(prepare_rendering)  # fonts take a few hundred milliseconds to load: at start, not in a first task
 
 
 def _printer(ctx: TaskContext) -> Printer:

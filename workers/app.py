@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio.to_thread
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue as KombuQueue
 
 from lms.db import load_models, outbox
@@ -20,7 +20,7 @@ from lms.db.session import unit_of_work
 from lms.settings import Settings
 from workers.bridge import bridge
 from workers.queues import Queue
-from workers.registry import REGISTRY, TaskContext, TaskSpec
+from workers.registry import REGISTRY, WARM_UPS, TaskContext, TaskSpec
 from workers.runtime import Runtime
 
 logger = logging.getLogger("workers")
@@ -244,3 +244,10 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
 def _fresh_loop_in_child(**kwargs: Any) -> None:
     # Touching the loop in the forked child creates its own, and forgets the parent's connections.
     _ = bridge.loop
+
+
+@worker_init.connect
+def _warm_up(**kwargs: Any) -> None:
+    # In the main process, before a prefork pool forks: its children inherit what was loaded.
+    for prepare in WARM_UPS:
+        prepare()

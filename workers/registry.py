@@ -42,6 +42,14 @@ class TaskSpec:
 
 
 REGISTRY: dict[str, TaskSpec] = {}
+WARM_UPS: list[Callable[[], None]] = []
+
+
+def warm_up(prepare: Callable[[], None]) -> Callable[[], None]:
+    """Declare work a worker does once when it starts (loading fonts, say), before it takes tasks."""
+    if prepare not in WARM_UPS:
+        WARM_UPS.append(prepare)
+    return prepare
 
 
 def task(
