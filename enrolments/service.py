@@ -25,8 +25,9 @@ from lms.accounts.deps import authenticated, rejected
 from lms.accounts.models import User
 from lms.accounts.service import AccountDeps, AccountService
 from lms.audit import record
+from lms.db.driver import driver_pool
 from lms.db.outbox import PUBLISHER_KEY, Envelope, Publisher
-from lms.db.session import after_commit, driver_connection, unit_of_work
+from lms.db.session import after_commit, unit_of_work
 from lms.errors import Conflict, NotFound, ValidationFailed
 from lms.settings import Settings
 
@@ -89,7 +90,7 @@ async def enrol_self(state: State, token: str | None, run_id: uuid.UUID) -> Enro
     now = utcnow()
     enrolment_id = uuid.uuid4()
     owed = Envelope(uuid.uuid4(), confirmation_email.name, confirmation_email.queue.value)
-    async with driver_connection(state) as connection:
+    async with driver_pool(state).connection() as connection:
         done = await self_enrol(
             connection,
             enrolment_id=enrolment_id,

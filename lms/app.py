@@ -29,6 +29,7 @@ from lms.accounts import deps as account_deps
 from lms.accounts.controllers import AuthController, MeController, UsersController
 from lms.accounts.service import AccountDeps
 from lms.db import load_models
+from lms.db.driver import DriverPool
 from lms.db.outbox import PUBLISHER_KEY, Publisher
 from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
 from lms.errors import exception_handlers
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.db_slots = request_slots(settings)
+        app.state.driver_pool = DriverPool.from_settings(settings)
         try:
             await build_storage(settings).ensure_buckets()
         except Exception as exc:  # the store may come up after the API; readiness reports it meanwhile
@@ -105,6 +107,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             closing = getattr(publisher, "aclose", None)
             if closing is not None:
                 await closing()
+            await app.state.driver_pool.close()
             await engine.dispose()
             await limiter.aclose()
 

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     api_prefix: str = "/api/v1"
 
     database_url: str | None = None
+    # Per API process, twice over: the transactional pool and the bare pool of single-statement hot paths
+    # (``lms.db.driver``) each hold up to this many connections.
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # No overflow by default: overflow connections are closed when returned, so under a burst every few
     # requests would pay for a new connection; requests beyond the pool wait for one instead.

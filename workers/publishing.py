@@ -13,7 +13,7 @@ from lms.db.outbox import Envelope
 
 logger = logging.getLogger("workers.publishing")
 MAX_BATCH = 500  # envelopes sent in one broker round of a background flush
-LINGER = 0.005  # seconds the first envelope of a batch waits for others
+LINGER = 0.02  # seconds the first envelope of a batch waits for others
 DRAIN_TIMEOUT = 5.0  # seconds a shutting-down API waits for queued envelopes to reach the broker
 
 

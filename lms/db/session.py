@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -108,20 +107,6 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
     slots: asyncio.Semaphore = state.db_slots
     async with slots, unit_of_work(state.sessionmaker) as session:
         yield session
-
-
-@asynccontextmanager
-async def driver_connection(state: State) -> AsyncIterator[asyncpg.Connection]:
-    """A bare asyncpg connection from the app's pool, in its turn among the request transactions.
-
-    For hot paths that are one statement: each statement is its own transaction (no BEGIN or COMMIT round
-    trips), so the statement must be atomic by itself. Errors surface as asyncpg exceptions.
-    """
-    slots: asyncio.Semaphore = state.db_slots
-    engine: AsyncEngine = state.engine
-    async with slots, engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        yield raw.driver_connection
 
 
 def request_slots(settings: Settings) -> asyncio.Semaphore:
