@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from courses.sanitize import ArticleSanitizer, image_prefixes
 from courses.service import CourseService
@@ -51,12 +51,3 @@ async def provide_reader(state: State) -> AsyncIterator[AsyncSession]:
     """A session outside any transaction, for public reads."""
     async with AsyncSession(_reader_engine(state), expire_on_commit=False) as session:
         yield session
-
-
-async def provide_catalogue_connection(state: State) -> AsyncIterator[AsyncConnection]:
-    """A bare connection for the catalogue list, the hottest read: no session machinery.
-
-    Requests beyond the pool wait for a connection (the pool has no overflow by default; see settings).
-    """
-    async with _reader_engine(state).connect() as connection:
-        yield connection

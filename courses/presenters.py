@@ -181,34 +181,40 @@ def cover(row: Row[Any], asset_id: Any, urls: PublicUrls) -> PublicImage | None:
     return urls.image(asset_id, row.cover_bucket, row.cover_key, row.cover_details)
 
 
-def card(row: Row[Any], lang: str, urls: PublicUrls) -> s.CourseCard:
-    next_run = (
-        s.NextRun(
-            id=row.run_id,
-            starts_at=row.run_starts_at,
-            ends_at=row.run_ends_at,
-            enrolment_open=bool(row.run_open),
-            seats_left=None if row.run_seats_left is None else max(0, row.run_seats_left),
+_TAGS = msgspec.json.Decoder(list[s.CompetenceTag])
+
+
+def card(row: Any, lang: str, urls: PublicUrls) -> s.CourseCard:
+    """A catalogue card from a row of ``repository.catalogue_page`` (an asyncpg record: JSONB as text)."""
+    run_id = row["run_id"]
+    next_run = None
+    if run_id is not None:
+        seats = row["run_seats_left"]
+        next_run = s.NextRun(
+            id=run_id,
+            starts_at=row["run_starts_at"],
+            ends_at=row["run_ends_at"],
+            enrolment_open=bool(row["run_open"]),
+            seats_left=None if seats is None else max(0, seats),
         )
-        if row.run_id is not None
-        else None
-    )
+    asset_id = row["cover_asset_id"]
+    key = row["cover_key"]
     return s.CourseCard(
-        id=row.id,
-        slug=row.slug,
-        format=row.format,
+        id=row["id"],
+        slug=row["slug"],
+        format=row["format"],
         lang=lang,
-        title=row.title,  # already in the requested language (repository.in_language)
-        summary=row.summary,
-        category=row.category,
-        tags=list(row.tags),
-        digcomp=[s.CompetenceTag(code=t["code"], level=t["level"]) for t in row.digcomp],
-        estimated_hours=row.estimated_hours,
-        languages=list(row.languages),
-        cover_asset_id=row.cover_asset_id,
-        cover=cover(row, row.cover_asset_id, urls),
-        certificates_enabled=row.certificates_enabled,
-        published_at=row.published_at,
+        title=row["title"],  # already in the requested language (repository.in_language)
+        summary=row["summary"],
+        category=row["category"],
+        tags=row["tags"],
+        digcomp=_TAGS.decode(row["digcomp"]),
+        estimated_hours=row["estimated_hours"],
+        languages=row["languages"],
+        cover_asset_id=asset_id,
+        cover=None if key is None else urls.image(asset_id, row["cover_bucket"], key, row["cover_details"]),
+        certificates_enabled=row["certificates_enabled"],
+        published_at=row["published_at"],
         next_run=next_run,
     )
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from courses.i18n import LANGUAGES
@@ -301,14 +301,13 @@ def catalogue_sql(query: CatalogueQuery, lang: str) -> tuple[str, tuple[Any, ...
     return sql, tuple(values[name] for name in names)
 
 
-async def catalogue_page(
-    connection: AsyncConnection, query: CatalogueQuery, lang: str
-) -> tuple[list[Row[Any]], int]:
-    """The rows of one catalogue page and the matches counted up to ``TOTAL_CAP + 1``, in one round trip."""
+async def catalogue_page(connection: Any, query: CatalogueQuery, lang: str) -> tuple[list[Any], int]:
+    """The rows of one catalogue page (asyncpg records) and the matches counted up to ``TOTAL_CAP + 1``,
+    in one round trip on a bare asyncpg connection (``lms.db.driver``)."""
     sql, params = catalogue_sql(query, lang)
-    rows = (await connection.exec_driver_sql(sql, params)).all()
-    counted = rows[0].total if rows else 0
-    return [row for row in rows if row.id is not None], counted
+    rows = await connection.fetch(sql, *params)
+    counted: int = rows[0]["total"] if rows else 0
+    return [row for row in rows if row["id"] is not None], counted
 
 
 class CourseRepository(SQLAlchemyAsyncRepository[Course]):

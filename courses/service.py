@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import UNSET
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses import presenters as present
 from courses import schemas as s
@@ -794,9 +794,7 @@ class CourseService:
 # ---------------------------------------------------------------- public catalogue
 
 
-async def catalogue(
-    connection: AsyncConnection, query: CatalogueQuery, lang: str, urls: PublicUrls
-) -> s.CataloguePage:
+async def catalogue(connection: Any, query: CatalogueQuery, lang: str, urls: PublicUrls) -> s.CataloguePage:
     """One page of published courses with their covers (one SQL statement), total capped at ``TOTAL_CAP``."""
     rows, counted = await catalogue_page(connection, query, lang)
     return s.CataloguePage(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,6 +23,9 @@ from litestar.datastructures import State
 from lms.settings import Settings
 
 RECYCLE_SECONDS = 1800.0
+# Called with the text of every statement run through a driver pool while registered (tests count
+# queries with it); empty in production, where checking it is the only cost.
+STATEMENT_LISTENERS: list[Callable[[str], None]] = []
 
 
 def plain_url(url: str) -> str:
@@ -68,7 +71,7 @@ class DriverPool:
         async with self._slots:
             entry = await self._take()
             try:
-                yield entry[0]
+                yield _Observed(entry[0]) if STATEMENT_LISTENERS else entry[0]
             except asyncpg.PostgresError:
                 # The server refused a statement; the connection itself is fine unless left in a transaction.
                 self._give_back(entry)
@@ -100,6 +103,25 @@ class DriverPool:
                 await connection.close(timeout=self._timeout)
             except Exception:  # shutting down: a broken connection is simply dropped
                 connection.terminate()
+
+
+class _Observed:
+    """A connection that tells ``STATEMENT_LISTENERS`` each statement before running it."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._connection, name)
+        if name not in {"execute", "fetch", "fetchrow", "fetchval", "executemany"}:
+            return method
+
+        def observed(query: str, *args: Any, **kwargs: Any) -> Any:
+            for listener in STATEMENT_LISTENERS:
+                listener(query)
+            return method(query, *args, **kwargs)
+
+        return observed
 
 
 def driver_pool(state: State) -> DriverPool:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courses.models import Course, CourseFormat, CourseRun, CourseStatus
 from courses.repository import TOTAL_CAP, refresh_popularity
 from lms.accounts.models import Role
+from lms.db.driver import STATEMENT_LISTENERS
 from tests.courses.helpers import API, NOW, Client, iso, published_course
 from tests.support import Factory
 
@@ -26,10 +27,12 @@ def counted_queries() -> Iterator[list[str]]:
         statements.append(statement)
 
     event.listen(Engine, "before_cursor_execute", count)
+    STATEMENT_LISTENERS.append(statements.append)  # the bare connections of the hot paths too
     try:
         yield statements
     finally:
         event.remove(Engine, "before_cursor_execute", count)
+        STATEMENT_LISTENERS.remove(statements.append)
 
 
 async def _catalogue(client: Client, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
