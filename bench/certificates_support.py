@@ -102,17 +102,22 @@ def _clean_redis(settings: Settings) -> None:
 
 @asynccontextmanager
 async def database(settings: Settings, *, publish: bool) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A sessionmaker; with ``publish`` owed tasks go to the broker after each commit, as in the API."""
+    """A sessionmaker; with ``publish`` owed tasks go to the broker after each commit, as the API does it."""
     load_models()
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
+    publisher = None
     if publish:
         from workers.app import create_celery
+        from workers.publishing import BufferedPublisher
 
-        sessionmaker.configure(info={PUBLISHER_KEY: create_celery(settings).conf["aula_publisher"]})
+        publisher = BufferedPublisher(create_celery(settings).conf["aula_publisher"])
+        sessionmaker.configure(info={PUBLISHER_KEY: publisher})
     try:
         yield sessionmaker
     finally:
+        if publisher is not None:
+            await publisher.aclose()
         await engine.dispose()
 
 

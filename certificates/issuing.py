@@ -215,19 +215,24 @@ class Issued:
 
 
 async def issue_owed(
-    session: AsyncSession, printer: Printer, certificate_id: uuid.UUID, batch_size: int
+    session: AsyncSession,
+    printer: Printer,
+    certificate_id: uuid.UUID,
+    batch_size: int,
+    prefer: Sequence[uuid.UUID] = (),
 ) -> Issued:
     """Issue an owed certificate, and up to ``batch_size - 1`` other owed ones nobody is working on.
 
-    Returns the certificates issued (none when this one is already issued: a repeated delivery) and the
-    outbox messages of the others, now done.
+    The others are first those whose outbox messages are in ``prefer``, then the oldest. Returns the
+    certificates issued (none when this one is already issued: a repeated delivery) and the outbox
+    messages of the others, now done.
     """
     repo = CertificateRepository(session=session)
     first = await repo.lock(certificate_id)
     if first is None or first.status is not CertificateStatus.PENDING:
         return Issued([], [])
     await repo.relax_durability()
-    more = await repo.lock_more_owed(first.id, batch_size - 1)
+    more = await repo.lock_more_owed(first.id, batch_size - 1, prefer)
     issued = await printer.print(
         session,
         [first, *(certificate for certificate, _ in more)],

@@ -83,28 +83,39 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
         """
         await self.session.execute(text("SET LOCAL synchronous_commit = off"))
 
-    async def lock_more_owed(self, exclude: uuid.UUID, limit: int) -> list[tuple[Certificate, OutboxMessage]]:
+    async def lock_more_owed(
+        self, exclude: uuid.UUID, limit: int, prefer: Sequence[uuid.UUID] = ()
+    ) -> list[tuple[Certificate, OutboxMessage]]:
         """Other owed certificates nobody is working on, with their outbox rows, locked for this batch.
 
-        Only those whose issuance never failed: a certificate that keeps failing is left to its own
+        Those whose outbox rows are in ``prefer`` (the rest of the broker message) come first, then the
+        oldest. Only those whose issuance never failed: a certificate that keeps failing is left to its own
         task, with its own retries and recorded error, instead of sinking every batch that meets it.
         """
-        if limit <= 0:
-            return []
-        stmt = (
-            select(Certificate, OutboxMessage)
-            .join(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
-            .where(
-                Certificate.status == CertificateStatus.PENDING,
-                Certificate.id != exclude,
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.attempts == 0,
+        found: list[tuple[Certificate, OutboxMessage]] = []
+        taken = [exclude]
+        for first in (True, False):
+            wanted = limit - len(found)
+            if wanted <= 0 or (first and not prefer):
+                continue
+            stmt = (
+                select(Certificate, OutboxMessage)
+                .join(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
+                .where(
+                    Certificate.status == CertificateStatus.PENDING,
+                    Certificate.id.not_in(taken),
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.attempts == 0,
+                    *([OutboxMessage.id.in_(prefer)] if first else []),
+                )
+                .order_by(Certificate.created_at)
+                .limit(wanted)
+                .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
             )
-            .order_by(Certificate.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
-        )
-        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+            rows = [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+            found += rows
+            taken += [certificate.id for certificate, _ in rows]
+        return found
 
     async def learners(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Learner]:
         stmt = select(User.id, User.email, User.full_name, User.preferred_language, User.is_active).where(

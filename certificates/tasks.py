@@ -34,21 +34,29 @@ async def issue_certificate(ctx: TaskContext, certificate_id: str) -> None:
     """Issue an owed certificate (and, in the same batch, other owed ones nobody is working on)."""
     settings = ctx.runtime.settings
     issued = await issue_owed(
-        ctx.session, _printer(ctx), uuid.UUID(certificate_id), settings.certificate_batch_size
+        ctx.session,
+        _printer(ctx),
+        uuid.UUID(certificate_id),
+        settings.certificate_batch_size,
+        prefer=ctx.later,  # the rest of this broker message first: the worker then skips them
     )
     for certificate in issued.certificates:
         certificate_ready_email.enqueue(
             ctx.session, certificate_id=str(certificate.id), version=certificate.version
         )
-    if issued.closed_messages:
-        _skip_deliveries(ctx, issued.closed_messages)
+    ctx.completed.update(issued.closed_messages)  # the worker skips those later in this message
+    carried = set(ctx.later)
+    elsewhere = [outbox_id for outbox_id in issued.closed_messages if outbox_id not in carried]
+    if elsewhere:
+        _skip_deliveries(ctx, elsewhere)
 
 
 def _skip_deliveries(ctx: TaskContext, outbox_ids: list[uuid.UUID]) -> None:
     """Once the batch commits, ask workers to drop the now pointless deliveries of the tasks it closed.
 
     Purely a saving (each would otherwise cost a delivery and a claim that finds the row done): a worker
-    that misses the broadcast still runs the delivery, which is a no-op.
+    that misses the broadcast still runs the delivery, which is a no-op. Only messages that carry one row
+    have its outbox id as their task id.
     """
     app = getattr(ctx.runtime.publisher, "app", None)
     if app is None:

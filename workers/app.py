@@ -119,20 +119,31 @@ def runtime_for(app: Celery) -> Runtime:
     return runtime
 
 
-async def execute(runtime: Runtime, spec: TaskSpec, outbox_id: str | None, kwargs: dict[str, Any]) -> None:
-    """Run one task body in its own transaction; an owed task first claims its outbox row."""
+async def execute(
+    runtime: Runtime,
+    spec: TaskSpec,
+    outbox_id: str | None,
+    kwargs: dict[str, Any],
+    later: tuple[uuid.UUID, ...] = (),
+) -> set[uuid.UUID]:
+    """Run one task body in its own transaction; an owed task first claims its outbox row.
+
+    Returns the rows of ``later`` the body completed too (see ``TaskContext.completed``), once committed.
+    """
     async with unit_of_work(runtime.sessionmaker) as session:
         if outbox_id is None:
             await spec.body(TaskContext(session, runtime), **kwargs)
-            return
+            return set()
         message = await outbox.claim(session, uuid.UUID(outbox_id))
         if message is None:
             logger.info("task %s for %s already done or running elsewhere", spec.name, outbox_id)
-            return
-        await spec.body(TaskContext(session, runtime), **message.payload)
+            return set()
+        context = TaskContext(session, runtime, later)
+        await spec.body(context, **message.payload)
         outbox.mark_done(message)
         if spec.scrub:
             message.payload = {}
+    return context.completed & set(later)
 
 
 async def note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool) -> None:
@@ -140,8 +151,9 @@ async def note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool
         await outbox.record_failure(session, uuid.UUID(outbox_id), error, final=final)
 
 
-def _run_owed(runtime: Runtime, spec: TaskSpec, outbox_id: str) -> None:
-    bridge.run(lambda: execute(runtime, spec, outbox_id, {}))
+def _run_owed(runtime: Runtime, spec: TaskSpec, outbox_id: str, later: list[str]) -> set[str]:
+    carried = tuple(uuid.UUID(owed) for owed in later)
+    return {str(done) for done in bridge.run(lambda: execute(runtime, spec, outbox_id, {}, carried))}
 
 
 def _note_failure(runtime: Runtime, outbox_id: str, error: str, final: bool) -> None:
@@ -174,9 +186,13 @@ def _register(app: Celery, spec: TaskSpec, max_retries: int) -> None:
         final = self.request.retries >= max_retries
         failed: list[str] = []
         error: Exception | None = None
-        for owed in outbox_ids if outbox_ids is not None else [str(outbox_id)]:
+        rows = outbox_ids if outbox_ids is not None else [str(outbox_id)]
+        completed: set[str] = set()  # by an earlier row's transaction, which took them into its batch
+        for index, owed in enumerate(rows):
+            if owed in completed:
+                continue
             try:
-                _run_owed(runtime, spec, owed)
+                completed |= _run_owed(runtime, spec, owed, rows[index + 1 :])
             except Exception as exc:
                 logger.warning(
                     "task %s for %s failed (attempt %d): %r", spec.name, owed, self.request.retries + 1, exc
@@ -224,9 +240,9 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
             "outbox-sweep": {"task": "outbox.sweep", "schedule": settings.outbox_sweep_interval},
             "purge-expired-sessions": {"task": "accounts.purge_expired_sessions", "schedule": 3600.0},
             "media-sweep-pending": {"task": "media.sweep_pending", "schedule": 3600.0},
-            "courses-popularity": {
-                "task": "courses.refresh_popularity",
-                "schedule": settings.popularity_refresh_interval,
+            "courses-listing": {
+                "task": "courses.refresh_listing",
+                "schedule": settings.listing_refresh_interval,
             },
         },
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,11 @@ class TaskContext:
 
     session: AsyncSession
     runtime: Runtime
+    # Owed rows of the same task that travel later in this broker message. A body that does such work in
+    # batches may do theirs too, and note them in ``completed``: once this transaction has committed, the
+    # worker skips them instead of claiming each in a transaction of its own.
+    later: tuple[uuid.UUID, ...] = ()
+    completed: set[uuid.UUID] = field(default_factory=set)
 
 
 TaskBody = Callable[..., Awaitable[None]]

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from certificates.models import Certificate, CertificateStatus, CertificateVersion
 from lms.accounts.models import Role
-from lms.db.outbox import OutboxMessage
+from lms.db.outbox import Envelope, OutboxMessage, OutboxStatus
 from lms.settings import Settings
 from media.storage import build_storage
 from tests.certificates.helpers import API, complete, make_course
 from tests.support import Factory, WorkerProcess, mail_text, running_worker, settings_env, smtp_server
+from workers.app import create_celery
 
 Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]
@@ -117,6 +118,34 @@ async def _status_is(sessionmaker: Sessions, certificate_id: uuid.UUID, status: 
     async with sessionmaker() as session:
         cert = await session.get(Certificate, certificate_id)
         return cert is not None and cert.status is status
+
+
+async def test_the_certificates_one_message_carries_are_issued_together_before_older_owed_ones(
+    factory: Factory, sessionmaker: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    course_id, run_id = await make_course(sessionmaker)
+    # Owed without a publisher, and no beat in the worker: only the message below is ever delivered.
+    older = [await complete(sessionmaker, await factory.user(), course_id, run_id) for _ in range(5)]
+    carried = [await complete(sessionmaker, await factory.user(), course_id, run_id) for _ in range(10)]
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(Certificate).where(Certificate.id.in_(carried)))).scalars()
+        envelopes = [Envelope(c.outbox_id, "certificates.issue", "certificates") for c in rows if c.outbox_id]
+    await build_storage(settings).ensure_buckets()
+    env = settings_env(settings, LMS_CERTIFICATE_BATCH_SIZE="5")
+    with running_worker(env, tmp_path / "worker.log", "--pool=solo", "--queues=certificates"):
+        await create_celery(settings).conf["aula_publisher"].publish(envelopes)  # one message, ten rows
+        assert await eventually(lambda: _issued_at_least(sessionmaker, 10), within=60, interval=0.1)
+
+    async with sessionmaker() as session:
+        certificates = {c.id: c for c in (await session.execute(select(Certificate))).scalars()}
+        messages = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert {certificates[i].status for i in carried} == {CertificateStatus.ISSUED}
+    assert {certificates[i].status for i in older} == {CertificateStatus.PENDING}
+    # Two batches of five, each printed at one moment, each closing the outbox rows it printed for.
+    moments = [certificates[i].issued_at for i in carried]
+    assert sorted(moments.count(moment) for moment in set(moments)) == [5, 5]
+    done = {m.id for m in messages if m.status is OutboxStatus.DONE}
+    assert done == {certificates[i].outbox_id for i in carried}
 
 
 @pytest.mark.slow
