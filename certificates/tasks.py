@@ -40,10 +40,10 @@ async def issue_certificate(ctx: TaskContext, certificate_id: str) -> None:
         settings.certificate_batch_size,
         prefer=ctx.later,  # the rest of this broker message first: the worker then skips them
     )
-    for certificate in issued.certificates:
-        certificate_ready_email.enqueue(
-            ctx.session, certificate_id=str(certificate.id), version=certificate.version
-        )
+    certificate_ready_email.enqueue_all(
+        ctx.session,
+        [{"certificate_id": str(c.id), "version": c.version} for c in issued.certificates],
+    )
     ctx.completed.update(issued.closed_messages)  # the worker skips those later in this message
     carried = set(ctx.later)
     elsewhere = [outbox_id for outbox_id in issued.closed_messages if outbox_id not in carried]

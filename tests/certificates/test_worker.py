@@ -26,7 +26,15 @@ from lms.db.outbox import Envelope, OutboxMessage, OutboxStatus
 from lms.settings import Settings
 from media.storage import build_storage
 from tests.certificates.helpers import API, complete, make_course
-from tests.support import Factory, WorkerProcess, mail_text, running_worker, settings_env, smtp_server
+from tests.support import (
+    Factory,
+    SmtpServer,
+    WorkerProcess,
+    mail_text,
+    running_worker,
+    settings_env,
+    smtp_server,
+)
 from workers.app import create_celery
 
 Client = AsyncTestClient[Litestar]
@@ -126,15 +134,26 @@ async def test_the_certificates_one_message_carries_are_issued_together_before_o
     course_id, run_id = await make_course(sessionmaker)
     # Owed without a publisher, and no beat in the worker: only the message below is ever delivered.
     older = [await complete(sessionmaker, await factory.user(), course_id, run_id) for _ in range(5)]
-    carried = [await complete(sessionmaker, await factory.user(), course_id, run_id) for _ in range(10)]
+    learners = [await factory.user() for _ in range(10)]
+    carried = [await complete(sessionmaker, learner, course_id, run_id) for learner in learners]
     async with sessionmaker() as session:
         rows = (await session.execute(select(Certificate).where(Certificate.id.in_(carried)))).scalars()
         envelopes = [Envelope(c.outbox_id, "certificates.issue", "certificates") for c in rows if c.outbox_id]
     await build_storage(settings).ensure_buckets()
-    env = settings_env(settings, LMS_CERTIFICATE_BATCH_SIZE="5")
-    with running_worker(env, tmp_path / "worker.log", "--pool=solo", "--queues=certificates"):
-        await create_celery(settings).conf["aula_publisher"].publish(envelopes)  # one message, ten rows
-        assert await eventually(lambda: _issued_at_least(sessionmaker, 10), within=60, interval=0.1)
+    with smtp_server() as smtp:
+        env = settings_env(
+            settings,
+            LMS_CERTIFICATE_BATCH_SIZE="5",
+            LMS_MAIL_BACKEND="smtp",
+            LMS_SMTP_HOST=smtp.host,
+            LMS_SMTP_PORT=str(smtp.port),
+        )
+        with running_worker(
+            env, tmp_path / "worker.log", "--pool=solo", "--queues=certificates,email"
+        ) as worker:
+            await create_celery(settings).conf["aula_publisher"].publish(envelopes)  # one message, ten rows
+            assert await eventually(lambda: _has_mails(smtp, 10), within=60, interval=0.1)
+            log = worker.output()
 
     async with sessionmaker() as session:
         certificates = {c.id: c for c in (await session.execute(select(Certificate))).scalars()}
@@ -144,8 +163,15 @@ async def test_the_certificates_one_message_carries_are_issued_together_before_o
     # Two batches of five, each printed at one moment, each closing the outbox rows it printed for.
     moments = [certificates[i].issued_at for i in carried]
     assert sorted(moments.count(moment) for moment in set(moments)) == [5, 5]
-    done = {m.id for m in messages if m.status is OutboxStatus.DONE}
-    assert done == {certificates[i].outbox_id for i in carried}
+    issued = {m.id for m in messages if m.task == "certificates.issue" and m.status is OutboxStatus.DONE}
+    assert issued == {certificates[i].outbox_id for i in carried}
+    # Each batch's "ready" e-mails travel as one message; each learner gets one.
+    assert log.count("Task certificates.ready_email[") == 2 * 2, log  # received and succeeded, twice
+    assert [len(smtp.to(learner.email)) for learner in learners] == [1] * 10
+
+
+async def _has_mails(smtp: SmtpServer, n: int) -> bool:
+    return len(smtp.messages) >= n
 
 
 @pytest.mark.slow
