@@ -93,7 +93,12 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("completion_min_required_percent BETWEEN 1 AND 100", name="completion_percent_range"),
         CheckConstraint("popularity >= 0", name="popularity_positive"),
         CheckConstraint("status <> 'published' OR published_at IS NOT NULL", name="published_has_date"),
-        Index("ix_courses_search_vector", "search_vector", postgresql_using="gin"),
+        Index(
+            "ix_courses_search_vector",
+            "search_vector",
+            postgresql_using="gin",
+            postgresql_where="status = 'published'",
+        ),
         Index(
             "ix_courses_digcomp",
             "digcomp",
@@ -112,6 +117,9 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
             postgresql_where="status = 'published'",
         ),
         Index("ix_courses_published_category", "category", "format", postgresql_where="status = 'published'"),
+        # "Open for enrolment now": courses whose current window has opened (see enrolling_from below).
+        Index("ix_courses_published_enrolling", "enrolling_from", postgresql_where="status = 'published'"),
+        Index("ix_courses_window_ends", "enrolling_until", postgresql_where="enrolling_until IS NOT NULL"),
     )
 
     slug: Mapped[str] = mapped_column(String(120), unique=True)
@@ -148,6 +156,11 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
     # popularity needs no join.
     popularity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR, persisted=True))
+    # The first enrolment window of the course's runs that has not ended (overlapping windows merged),
+    # kept by a trigger on course_runs and moved on by ``repository.refresh_listing``: "open now" is
+    # enrolling_from <= now < enrolling_until, read from an index instead of every course's runs.
+    enrolling_from: Mapped[datetime | None] = mapped_column()
+    enrolling_until: Mapped[datetime | None] = mapped_column()
 
     runs: Mapped[list[CourseRun]] = relationship(
         lazy="raise", back_populates="course", order_by="CourseRun.starts_at"

@@ -40,12 +40,18 @@ def enrolment_open(run: CourseRun, now: datetime) -> bool:
     )
 
 
+# Kept by the database from other data (search, seats, runs' windows): neither authored nor audited.
+DERIVED = frozenset(
+    {"search_vector", "created_at", "updated_at", "popularity", "enrolling_from", "enrolling_until"}
+)
+
+
 def columns(obj: Any) -> dict[str, Any]:
     """The row's column values as JSON-ready builtins, for the audit log."""
     values = {
         attr.key: getattr(obj, attr.key)
         for attr in sa_inspect(obj).mapper.column_attrs
-        if attr.key not in ("search_vector", "created_at", "updated_at")
+        if attr.key not in DERIVED
     }
     return dict(msgspec.to_builtins(values))
 

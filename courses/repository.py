@@ -194,9 +194,17 @@ def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
 
 
 def _statement(shape: _Shape) -> Any:
-    """The page, the total and each course's next run, with bound parameters for every value."""
+    """The page, the total and each course's next run, with bound parameters for every value.
+
+    Two plans, by shape. Filters that an index answers as a set (search, competence, language, open now)
+    select the matches once, with their sort keys, then count them and cut the page from that one pass:
+    ranking needs every match anyway. The others (no filter, format, category) read the page in index
+    order and stop after it, and count matches separately up to ``TOTAL_CAP + 1`` (an index-only scan).
+    """
     now = bindparam("now", type_=DateTime(timezone=True))
-    conditions: list[ColumnElement[bool]] = [Course.status == CourseStatus.PUBLISHED]
+    # A literal, not a bound parameter: the statement is prepared once, and only a literal lets a generic
+    # plan use the partial indexes on published courses.
+    conditions: list[ColumnElement[bool]] = [Course.status == literal_column("'published'::course_status")]
     tsquery = func.to_tsquery(
         literal_column("'simple'::regconfig"), func.aula_unaccent(bindparam("terms", type_=String))
     )
@@ -210,47 +218,85 @@ def _statement(shape: _Shape) -> Any:
         conditions.append(Course.digcomp.op("@>")(bindparam("tag", type_=String).cast(JSONB)))
     if shape.language:
         conditions.append(Course.languages.contains(array([bindparam("language", type_=String)])))
-    run_conditions: list[ColumnElement[bool]] = []
     if shape.open_now:
-        run_conditions.append(enrolment_open(now))
+        # The course's current window (kept from its runs): exact, and read from an index.
+        conditions += [Course.enrolling_from <= now, Course.enrolling_until > now]
+    run_conditions: list[ColumnElement[bool]] = []
     if shape.starts_from:
         run_conditions.append(CourseRun.starts_at >= bindparam("starts_from", type_=DateTime(timezone=True)))
     if shape.starts_before:
         run_conditions.append(CourseRun.starts_at < bindparam("starts_before", type_=DateTime(timezone=True)))
     if run_conditions:
+        if shape.open_now:  # one run both open now and starting in the range
+            run_conditions.append(enrolment_open(now))
         conditions.append(exists().where(CourseRun.course_id == Course.id, *run_conditions))
 
     # Every order ends with (published_at DESC, id DESC): the partial indexes on published courses end so,
     # and read backwards they give newest and popularity in order, so LIMIT stops after the page.
-    newest = (Course.published_at.desc(), Course.id.desc())
-    order: tuple[ColumnElement[Any], ...]
-    if shape.sort is Sort.RELEVANCE:
-        order = (func.ts_rank_cd(Course.search_vector, tsquery).desc(), *newest)
-    elif shape.sort is Sort.POPULARITY:
-        order = (Course.popularity.desc(), *newest)
-    elif shape.sort is Sort.START_DATE:
-        next_start = (
-            select(func.min(CourseRun.starts_at))
-            .where(CourseRun.course_id == Course.id, CourseRun.starts_at >= now)
-            .scalar_subquery()
-        )
-        order = (next_start.asc().nulls_last(), *newest)
-    else:
-        order = newest
+    def order_of(source: Any) -> tuple[ColumnElement[Any], ...]:
+        newest = (source.published_at.desc(), source.id.desc())
+        if shape.sort is Sort.RELEVANCE:
+            return (source.rank.desc(), *newest)
+        if shape.sort is Sort.POPULARITY:
+            return (source.popularity.desc(), *newest)
+        if shape.sort is Sort.START_DATE:
+            return (source.next_start.asc().nulls_last(), *newest)
+        return newest
 
-    ranked = (
-        select(
-            *CARD_COLUMNS,
-            in_language(Course.title).label("title"),
-            in_language(Course.summary).label("summary"),
-            func.row_number().over(order_by=order).label("ordinal"),
-        )
-        .where(*conditions)
-        .order_by(*order)
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
-        .subquery("page")
+    next_start = (
+        select(func.min(CourseRun.starts_at))
+        .where(CourseRun.course_id == Course.id, CourseRun.starts_at >= now)
+        .scalar_subquery()
+        .label("next_start")
     )
+    keys: list[Any] = [Course.id, Course.published_at, Course.popularity]
+    if shape.sort is Sort.RELEVANCE:
+        keys.append(func.ts_rank_cd(Course.search_vector, tsquery).label("rank"))
+    if shape.sort is Sort.START_DATE:
+        keys.append(next_start)
+    card = (
+        *CARD_COLUMNS,
+        in_language(Course.title).label("title"),
+        in_language(Course.summary).label("summary"),
+    )
+    limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+
+    if shape.search or shape.competence or shape.language or shape.open_now:
+        matches = select(*keys).where(*conditions).cte("matches")
+        total = select(func.count().label("total")).select_from(matches).subquery("total")
+        order = order_of(matches.c)
+        page_ids = (
+            select(matches.c.id, func.row_number().over(order_by=order).label("ordinal"))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page_ids")
+        )
+        ranked = (
+            select(*card, page_ids.c.ordinal)
+            .select_from(page_ids.join(Course, Course.id == page_ids.c.id))
+            .subquery("page")
+        )
+    else:
+        order = order_of(_OrderColumns(next_start))
+        ranked = (
+            select(*card, func.row_number().over(order_by=order).label("ordinal"))
+            .where(*conditions)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
+        # Counting stops at TOTAL_CAP + 1 matches: one more than the cap tells "more than" from "exactly".
+        capped = (
+            select(literal_column("1").label("one"))
+            .select_from(Course)
+            .where(*conditions)
+            .limit(TOTAL_CAP + 1)
+            .subquery("matches")
+        )
+        total = select(func.count().label("total")).select_from(capped).subquery("total")
+
     open_now = enrolment_open(now)
     next_run = (
         select(
@@ -265,15 +311,6 @@ def _statement(shape: _Shape) -> Any:
         .limit(1)
         .lateral("next_run")
     )
-    # Counting stops at TOTAL_CAP + 1 matches: one more than the cap tells "more than" from "exactly".
-    matches = (
-        select(literal_column("1").label("one"))
-        .select_from(Course)
-        .where(*conditions)
-        .limit(TOTAL_CAP + 1)
-        .subquery("matches")
-    )
-    total = select(func.count().label("total")).select_from(matches).subquery("total")
     # The cover is joined after the page is cut: at most ``limit`` primary-key lookups.
     return (
         select(total.c.total, ranked, next_run, *COVER_COLUMNS)
@@ -284,6 +321,17 @@ def _statement(shape: _Shape) -> Any:
         )
         .order_by(ranked.c.ordinal)
     )
+
+
+class _OrderColumns:
+    """The sort keys of the index-ordered plan, named as the one-pass plan's CTE names them."""
+
+    def __init__(self, next_start: Any) -> None:
+        self.id = Course.id
+        self.published_at = Course.published_at
+        self.popularity = Course.popularity
+        self.next_start = next_start.element
+        self.rank = None  # relevance always has a search, so it takes the one-pass plan
 
 
 @cache
@@ -476,6 +524,19 @@ async def refresh_popularity(session: AsyncSession) -> int:
         result = await session.execute(statement)
         changed += int(getattr(result, "rowcount", 0) or 0)
     return changed
+
+
+# A course keeps its current or next enrolment window (migration 0008): once that window has ended, the
+# course moves on to the next one its runs offer, if any.
+ADVANCE_WINDOWS = text(
+    "SELECT count(*) FROM (SELECT aula_course_enrolment_window(id) FROM courses"
+    " WHERE enrolling_until <= statement_timestamp()) AS advanced"
+)
+
+
+async def advance_enrolment_windows(session: AsyncSession) -> int:
+    """Move courses whose enrolment window ended on to their next one; returns how many were looked at."""
+    return int((await session.execute(ADVANCE_WINDOWS)).scalar_one())
 
 
 async def assets_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Asset]:

@@ -419,7 +419,7 @@ class CourseService:
 
         copy = Course(id=uuid.uuid4(), status=CourseStatus.DRAFT)
         for key, _value in present.columns(source).items():
-            if key not in ("id", "status", "slug", "published_at", "archived_at", "popularity"):
+            if key not in ("id", "status", "slug", "published_at", "archived_at"):
                 setattr(copy, key, getattr(source, key))
         copy.slug = data.slug
         self.session.add(copy)

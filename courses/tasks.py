@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from courses.repository import refresh_popularity
+from courses.repository import advance_enrolment_windows, refresh_popularity
 from workers.queues import Queue
 from workers.registry import TaskContext, task
 
 
-@task("courses.refresh_popularity", queue=Queue.MAINTENANCE, owed=False)
-async def refresh_course_popularity(ctx: TaskContext) -> None:
-    """Sort by popularity on current seat counts (see ``repository.REFRESH_POPULARITY``)."""
+@task("courses.refresh_listing", queue=Queue.MAINTENANCE, owed=False)
+async def refresh_listing(ctx: TaskContext) -> None:
+    """Keep what the catalogue sorts and filters by current: popularity from seats taken
+    (``repository.REFRESH_POPULARITY``) and each course's enrolment window (``ADVANCE_WINDOWS``)."""
     await refresh_popularity(ctx.session)
+    await advance_enrolment_windows(ctx.session)

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(default=8, ge=0)
     outbox_grace_seconds: float = Field(default=10.0, ge=0)
     outbox_sweep_interval: float = Field(default=15.0, gt=0)
-    popularity_refresh_interval: float = Field(default=60.0, gt=0)  # seconds between catalogue re-sorts
+    # Seconds between refreshes of the catalogue's popularity and the courses' enrolment windows.
+    listing_refresh_interval: float = Field(default=60.0, gt=0)
 
     storage_backend: StorageBackend | None = None
     storage_dir: Path | None = None

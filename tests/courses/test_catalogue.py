@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course, CourseFormat, CourseRun, CourseStatus
-from courses.repository import TOTAL_CAP, refresh_popularity
+from courses.repository import TOTAL_CAP, advance_enrolment_windows, refresh_popularity
 from lms.accounts.models import Role
 from lms.db.driver import STATEMENT_LISTENERS
-from tests.courses.helpers import API, NOW, Client, iso, published_course
+from tests.courses.helpers import API, NOW, Client, iso, published_course, run_body
 from tests.support import Factory
 
 
@@ -288,3 +289,49 @@ async def test_catalogue_list_runs_one_query(client: Client, factory: Factory) -
     assert len(plain) == 1, plain
     assert len(filtered) == 1, filtered
     assert len(empty_page) == 1, empty_page
+
+
+async def test_open_now_follows_staff_changes_to_runs_and_moves_on_to_the_next_window(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await published_course(client, staff, slug="finestres")
+    first_run = course["runs"][0]["id"]
+
+    async def open_now() -> list[str]:
+        return _slugs(await client.get(f"{API}/courses", params={"open_now": "true"}))
+
+    assert await open_now() == ["finestres"]
+    closed = {"enrolment_closes_at": iso(NOW - timedelta(hours=1))}
+    assert (
+        await client.patch(f"{API}/staff/runs/{first_run}", json=closed, headers=staff)
+    ).status_code == 200
+    assert await open_now() == []
+
+    later = run_body(start_in_days=40, enrolment_opens_at=iso(NOW + timedelta(days=20)))
+    later["enrolment_closes_at"] = iso(NOW + timedelta(days=30))
+    added = await client.post(f"{API}/staff/courses/{course['id']}/runs", json=later, headers=staff)
+    assert added.status_code == 201, added.text
+    reopened = {"enrolment_closes_at": iso(NOW + timedelta(days=2))}
+    assert (
+        await client.patch(f"{API}/staff/runs/{first_run}", json=reopened, headers=staff)
+    ).status_code == 200
+    assert await open_now() == ["finestres"]
+
+    # Time passes: the first window ends. Until the periodic refresh the course is simply not open (its
+    # stored window is over); the refresh moves it on to the next run's window.
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    closing = {"enrolment_closes_at": soon.isoformat()}
+    assert (await client.patch(f"{API}/staff/runs/{first_run}", json=closing, headers=staff)).is_success
+    assert await open_now() == ["finestres"]
+    await asyncio.sleep((soon - datetime.now(UTC)).total_seconds() + 0.2)
+    assert await open_now() == []
+    assert await advance_enrolment_windows(db) == 1
+    await db.commit()
+    window = (
+        await db.execute(
+            select(Course.enrolling_from, Course.enrolling_until).where(Course.id == course["id"])
+        )
+    ).one()
+    assert window == (NOW + timedelta(days=20), NOW + timedelta(days=30))
+    assert await advance_enrolment_windows(db) == 0  # nothing else has ended
