@@ -68,7 +68,12 @@ class DriverPool:
         """A connection for one or more self-contained statements; errors surface as asyncpg's."""
         if self._closed:
             raise RuntimeError("the driver pool is closed")
-        async with self._slots:
+        # Waiting longer than the pool timeout is answered like an unreachable database (503).
+        if self._slots.locked():
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        else:
+            await self._slots.acquire()
+        try:
             entry = await self._take()
             try:
                 yield _Observed(entry[0]) if STATEMENT_LISTENERS else entry[0]
@@ -80,6 +85,8 @@ class DriverPool:
                 entry[0].terminate()  # its state is unknown (lost, a cancelled query): never reuse it
                 raise
             self._give_back(entry)
+        finally:
+            self._slots.release()
 
     async def _take(self) -> tuple[Any, float]:
         while not self._idle.empty():

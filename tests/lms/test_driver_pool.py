@@ -63,3 +63,15 @@ async def test_callers_beyond_the_size_wait_their_turn_in_order(database_url: st
         await pool.close()
     assert len(backends) == 2, "never more connections than the pool's size"
     assert [set(finished[i : i + 2]) for i in (0, 2, 4)] == [{0, 1}, {2, 3}, {4, 5}]
+
+
+async def test_waiting_longer_than_the_pool_timeout_is_an_error_not_a_hang(database_url: str) -> None:
+    pool = DriverPool(database_url, 1, timeout=0.2)
+    try:
+        async with pool.connection():
+            with pytest.raises(TimeoutError):
+                async with pool.connection():
+                    pass
+        assert await backend(pool) > 0  # the slot came back
+    finally:
+        await pool.close()
