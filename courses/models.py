@@ -118,7 +118,12 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
         ),
         Index("ix_courses_published_category", "category", "format", postgresql_where="status = 'published'"),
         # "Open for enrolment now": courses whose current window has opened (see enrolling_from below).
-        Index("ix_courses_published_enrolling", "enrolling_from", postgresql_where="status = 'published'"),
+        Index(
+            "ix_courses_published_enrolling",
+            "enrolling_from",
+            postgresql_where="status = 'published'",
+            postgresql_include=["enrolling_until", "format", "published_at", "popularity", "id"],
+        ),
         Index("ix_courses_window_ends", "enrolling_until", postgresql_where="enrolling_until IS NOT NULL"),
     )
 

@@ -251,7 +251,7 @@ def _statement(shape: _Shape) -> Any:
     )
     keys: list[Any] = [Course.id, Course.published_at, Course.popularity]
     if shape.sort is Sort.RELEVANCE:
-        keys.append(func.ts_rank_cd(Course.search_vector, tsquery).label("rank"))
+        keys.append(func.ts_rank(Course.search_vector, tsquery).label("rank"))
     if shape.sort is Sort.START_DATE:
         keys.append(next_start)
     card = (
