@@ -1,7 +1,7 @@
 """Printing certificates: take the snapshot, render the PDF, store it, record the version.
 
 Used by the issuance task (owed certificates, in batches), by staff reissues and by the CLI. Object keys
-are deterministic (``certificates/<code>/v<version>.pdf``) and rendering is byte-for-byte reproducible,
+are deterministic (``certificates/<code>.v<version>.pdf``) and rendering is byte-for-byte reproducible,
 so a retried or doubled attempt overwrites an object with the very same bytes and the row lock plus the
 unique (certificate, version) pair keep one version in the database.
 """
@@ -38,7 +38,9 @@ PDF_TYPE = "application/pdf"
 
 
 def object_key(code: str, version: int) -> str:
-    return f"certificates/{code}/v{version}.pdf"
+    # One folder for all (codes are URL-safe base64, without dots): a folder per certificate cost the
+    # local store two directory creations per PDF, most of the time it took to store one.
+    return f"certificates/{code}.v{version}.pdf"
 
 
 def localized(values: dict[str, str], language: str) -> str:

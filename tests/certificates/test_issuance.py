@@ -131,7 +131,7 @@ async def test_issuing_prints_the_snapshot_and_stores_the_pdf_under_a_determinis
     assert certificate.completed_on == date(2026, 4, 1)
     assert certificate.issuer_name == settings.org_name
     assert certificate.version == 1
-    assert certificate.object_key == f"certificates/{certificate.code}/v1.pdf"
+    assert certificate.object_key == f"certificates/{certificate.code}.v1.pdf"
     pdf = await build_storage(settings).get_bytes(settings.bucket_certificates, certificate.object_key)
     assert pdf.startswith(b"%PDF-")
     assert hashlib.sha256(pdf).hexdigest() == certificate.sha256

@@ -216,12 +216,14 @@ async def test_sigkill_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothin
     assert len(versions) == total  # one printed version each
     assert mails == total  # one "ready" e-mail owed each
     folder = settings.resolved_storage_dir / settings.bucket_certificates / "certificates"
+    stored: dict[str, list[str]] = {}
+    for path in folder.iterdir():
+        stored.setdefault(path.name.split(".", 1)[0], []).append(path.name)
     for certificate in certificates:
         # One PDF object each, at its deterministic key, holding the bytes whose hash was recorded.
-        stored = [p.name for p in (folder / certificate.code).iterdir() if not p.name.startswith(".")]
-        assert stored == ["v1.pdf"]
+        assert stored[certificate.code] == [f"{certificate.code}.v1.pdf"]
         assert (
-            hashlib.sha256((folder / certificate.code / "v1.pdf").read_bytes()).hexdigest()
+            hashlib.sha256((folder / f"{certificate.code}.v1.pdf").read_bytes()).hexdigest()
             == certificate.sha256
         )
     print(f"issued before the kill: {issued_when_killed}/{total}")
