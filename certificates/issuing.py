@@ -12,7 +12,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -60,17 +60,20 @@ def local_date(moment: datetime, timezone: str) -> date:
     return moment.astimezone(zone).date()
 
 
+_PRINTED_FIELDS = tuple(field.name for field in fields(Printed))
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
 def snapshot_json(printed: Printed) -> dict[str, Any]:
-    return {
-        key: (
-            value.isoformat()
-            if isinstance(value, date)
-            else str(value)
-            if isinstance(value, Decimal)
-            else value
-        )
-        for key, value in asdict(printed).items()
-    }
+    # Field by field: dataclasses.asdict deep-copies, which cost more than the rest of the snapshot.
+    return {key: _json_value(getattr(printed, key)) for key in _PRINTED_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +130,7 @@ class Printer:
         ``off_loop`` renders in a thread, for callers that share their event loop (the API).
         """
         repo = CertificateRepository(session=session)
-        learners = await repo.learners([c.user_id for c in certificates])
-        courses = await repo.courses([c.course_id for c in certificates])
-        zones = await repo.run_timezones([c.run_id for c in certificates])
+        facts = await repo.printing_facts([c.id for c in certificates])
         branding = self.branding
         bucket = self.settings.bucket_certificates
         rendered: list[tuple[Certificate, Printed, str, str]] = []
@@ -145,14 +146,8 @@ class Printer:
             for certificate in certificates:
                 version = certificate.version + 1
                 try:
-                    printed = self.compose(
-                        certificate,
-                        learners[certificate.user_id],
-                        courses[certificate.course_id],
-                        zones.get(certificate.run_id, "UTC"),
-                        version,
-                        now,
-                    )
+                    learner, course, timezone = facts[certificate.id]
+                    printed = self.compose(certificate, learner, course, timezone, version, now)
                     if off_loop:
                         pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
                     else:

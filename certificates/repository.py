@@ -123,18 +123,38 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
         )
         return {row.id: Learner(*row) for row in await self.session.execute(stmt)}
 
-    async def courses(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CourseFacts]:
-        stmt = select(Course.id, Course.slug, Course.title, Course.format, Course.estimated_hours).where(
-            Course.id.in_(set(ids))
+    async def printing_facts(
+        self, certificate_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Learner, CourseFacts, str]]:
+        """What each certificate prints today: its learner, its course and its run's time zone."""
+        stmt = (
+            select(
+                Certificate.id,
+                User.id,
+                User.email,
+                User.full_name,
+                User.preferred_language,
+                User.is_active,
+                Course.id,
+                Course.slug,
+                Course.title,
+                Course.format,
+                Course.estimated_hours,
+                CourseRun.timezone,
+            )
+            .join(User, User.id == Certificate.user_id)
+            .join(Course, Course.id == Certificate.course_id)
+            .join(CourseRun, CourseRun.id == Certificate.run_id)
+            .where(Certificate.id.in_(set(certificate_ids)))
         )
         return {
-            row.id: CourseFacts(row.id, row.slug, row.title, str(row.format), row.estimated_hours)
+            row[0]: (
+                Learner(*row[1:6]),
+                CourseFacts(row[6], row[7], row[8], str(row[9]), row[10]),
+                row[11],
+            )
             for row in await self.session.execute(stmt)
         }
-
-    async def run_timezones(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        stmt = select(CourseRun.id, CourseRun.timezone).where(CourseRun.id.in_(set(ids)))
-        return {row.id: row.timezone for row in await self.session.execute(stmt)}
 
     async def by_code(self, code: str) -> Certificate | None:
         return (
