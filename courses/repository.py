@@ -429,6 +429,24 @@ class RunRepository(SQLAlchemyAsyncRepository[CourseRun]):
     async def count_for(self, course_id: uuid.UUID) -> int:
         return await self.count(CourseRun.course_id == course_id)
 
+    async def has_learners(self, run_id: uuid.UUID) -> bool:
+        """Whether anyone is enrolled or waiting in the run (runs without a capacity count no seats)."""
+        return bool((await self.session.execute(HAS_LEARNERS, {"run": run_id})).scalar_one())
+
+    async def count_seats(self, run_id: uuid.UUID) -> int:
+        """The seats taken in a run, counted from its enrolments, with no enrolment in flight.
+
+        The run's row is locked first (as an UPDATE of it would), then enrolments in SHARE mode: that waits
+        for enrolment transactions in progress, which count no seats while the run has no capacity, and
+        holds new ones back until this transaction ends, so the count cannot go stale before it is stored.
+        """
+        await self.session.execute(
+            # FOR NO KEY UPDATE: enrolments in flight hold KEY SHARE on the run (their foreign key).
+            select(CourseRun.id).where(CourseRun.id == run_id).with_for_update(key_share=True)
+        )
+        await self.session.execute(text("LOCK TABLE enrolments IN SHARE MODE"))
+        return int((await self.session.execute(SEATED, {"run": run_id})).scalar_one())
+
     async def upcoming_masterclasses(self, now: datetime, limit: int) -> list[CourseRun]:
         stmt = (
             select(CourseRun)
@@ -498,21 +516,29 @@ class LessonRepository(SQLAlchemyAsyncRepository[Lesson]):
             await self.session.execute(update(Lesson).where(Lesson.id == lesson_id).values(position=position))
 
 
+HAS_LEARNERS = text("SELECT EXISTS (SELECT FROM enrolments WHERE run_id = :run AND status <> 'withdrawn')")
+SEATED = text("SELECT count(*) FROM enrolments WHERE run_id = :run AND status IN ('enrolled', 'completed')")
+
 # Popularity is the seats taken over a course's runs. Enrolments change seats all day; the sort does not
 # need them to the second, so a periodic refresh writes only the courses whose figure moved, instead of
 # rewriting the course row (and every index on it) in each enrolment's transaction.
 REFRESH_POPULARITY = text(
     """
 UPDATE courses c SET popularity = t.seats
-FROM (SELECT course_id, sum(seats_taken)::int AS seats FROM course_runs GROUP BY course_id) t
+FROM (SELECT r.course_id,
+             -- a run without a capacity has no seat counter: count its learners
+             sum(CASE WHEN r.capacity IS NULL
+                      THEN (SELECT count(*) FROM enrolments e
+                            WHERE e.run_id = r.id AND e.status <> 'withdrawn')
+                      ELSE r.seats_taken END)::int AS seats
+      FROM course_runs r GROUP BY r.course_id) t
 WHERE t.course_id = c.id AND c.popularity <> t.seats
 """
 )
 ZERO_POPULARITY = text(
     """
 UPDATE courses c SET popularity = 0
-WHERE c.popularity <> 0
-  AND NOT EXISTS (SELECT FROM course_runs r WHERE r.course_id = c.id AND r.seats_taken > 0)
+WHERE c.popularity <> 0 AND NOT EXISTS (SELECT FROM course_runs r WHERE r.course_id = c.id)
 """
 )
 

@@ -533,7 +533,11 @@ class CourseService:
     async def update_run(self, run_id: uuid.UUID, data: s.RunUpdate) -> CourseRun:
         run, course = await self._run(run_id)
         before = present.columns(run)
+        had_capacity = run.capacity is not None
         self._apply_run(run, msgspec.structs.asdict(data))
+        if run.capacity is not None and not had_capacity:
+            # A run without a capacity counts no seats: count them now that they start to matter.
+            run.seats_taken = await self.runs.count_seats(run.id)
         if run.capacity is not None and run.capacity < run.seats_taken:
             raise ValidationFailed.on("capacity", f"{run.seats_taken} seats are already taken")
         # A draft may be mid-edit (dates changed one at a time); publishing checks them all.
@@ -550,7 +554,7 @@ class CourseService:
         run, course = await self._run(run_id)
         if course.format is CourseFormat.INSTANT:
             raise Conflict("The evergreen run of an instant course cannot be removed; archive the course.")
-        if run.seats_taken:
+        if run.seats_taken or await self.runs.has_learners(run.id):
             raise Conflict("Learners are enrolled in this run; it cannot be removed.")
         before = present.columns(run)
         await self.session.delete(run)

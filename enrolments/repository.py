@@ -21,7 +21,6 @@ from sqlalchemy import (
     case,
     func,
     literal_column,
-    or_,
     select,
     text,
     update,
@@ -91,11 +90,15 @@ class FastEnrolment:
 
 
 # Enrolling into an open run with a free seat, in one statement: the run's facts, the conditional seat
-# UPDATE, the enrolment INSERT and its confirmation e-mail's outbox row. The UPDATE only matches while the
+# UPDATE, the enrolment INSERT and its confirmation e-mail's outbox row. A seat is granted only while the
 # run is published, not over, inside its window (``:by`` set: staff enrol outside the window) and not
 # full, and the learner has no live enrolment; anything else (full, refused, already enrolled) returns the
 # facts with no seat taken, and the service takes the slower paths. ``refusal()`` in the service words the
 # same conditions as error messages.
+# Only runs with a capacity count seats (the conditional UPDATE of ``seats_taken``); a run without one
+# always has room, and enrolling in it does not write the run's row at all: a row rewritten by every
+# enrolment grows a chain of dead versions under load, and every later enrolment in the run walks it.
+# When staff give such a run a capacity, its seats are counted from the enrolments (``courses.service``).
 ENROL = text(
     """
 WITH params AS (
@@ -104,7 +107,7 @@ WITH params AS (
 ),
 run AS (
     SELECT r.id, r.course_id, (SELECT c.status FROM courses c WHERE c.id = r.course_id) AS status,
-        r.starts_at, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at,
+        r.starts_at, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at, r.capacity,
         (SELECT e.id FROM enrolments e
           WHERE e.run_id = r.id AND e.user_id = p.user_id AND e.status <> 'withdrawn') AS existing_id,
         (SELECT e.id FROM enrolments e
@@ -112,20 +115,30 @@ run AS (
           ORDER BY e.withdrawn_at DESC LIMIT 1) AS withdrawn_id
     FROM params p JOIN course_runs r ON r.id = p.run_id
 ),
+decision AS (
+    SELECT run.id, run.course_id, run.capacity,
+        run.existing_id IS NULL AND run.status = 'published'
+        AND (run.ends_at IS NULL OR run.ends_at > p.now)
+        AND (p.by IS NOT NULL
+             OR ((run.enrolment_opens_at IS NULL OR run.enrolment_opens_at <= p.now)
+                 AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > p.now))) AS takes
+    FROM run, params p
+),
 seat AS (
     UPDATE course_runs r SET seats_taken = r.seats_taken + 1
-    FROM run, params p
-    WHERE r.id = run.id AND run.existing_id IS NULL AND run.status = 'published'
-      AND (r.capacity IS NULL OR r.seats_taken < r.capacity)
-      AND (run.ends_at IS NULL OR run.ends_at > p.now)
-      AND (p.by IS NOT NULL
-           OR ((run.enrolment_opens_at IS NULL OR run.enrolment_opens_at <= p.now)
-               AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > p.now)))
+    FROM decision d
+    WHERE r.id = d.id AND d.takes AND d.capacity IS NOT NULL
+      AND r.capacity IS NOT NULL AND r.seats_taken < r.capacity
     RETURNING r.id, r.course_id
+),
+granted AS (
+    SELECT id, course_id FROM seat
+    UNION ALL
+    SELECT id, course_id FROM decision WHERE takes AND capacity IS NULL
 ),
 inserted AS (
     INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_by, enrolled_at)
-    SELECT p.id, p.user_id, seat.id, seat.course_id, 'enrolled', p.by, p.now FROM seat, params p
+    SELECT p.id, p.user_id, granted.id, granted.course_id, 'enrolled', p.by, p.now FROM granted, params p
     ON CONFLICT (run_id, user_id) WHERE status <> 'withdrawn' DO NOTHING
     RETURNING id, created_at
 ),
@@ -136,7 +149,10 @@ owed AS (
            'pending', 0, 0
     FROM inserted
 )
-SELECT run.*, EXISTS (SELECT FROM seat), (SELECT created_at FROM inserted) FROM run
+SELECT run.id, run.course_id, run.status, run.starts_at, run.ends_at, run.enrolment_opens_at,
+    run.enrolment_closes_at, run.existing_id, run.withdrawn_id, EXISTS (SELECT FROM seat),
+    (SELECT created_at FROM inserted)
+FROM run
 """
 )
 
@@ -152,7 +168,7 @@ WITH who AS (
     WHERE s.id = $2 AND s.user_id = $3 AND s.revoked_at IS NULL AND s.expires_at > $5 AND u.is_active
 ),
 run AS (
-    SELECT r.id, r.course_id, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at,
+    SELECT r.id, r.course_id, r.ends_at, r.enrolment_opens_at, r.enrolment_closes_at, r.capacity,
         -- A subquery, so the course is always read by its key (a join invited a partial-index scan).
         (SELECT c.status FROM courses c WHERE c.id = r.course_id) AS status,
         EXISTS (SELECT FROM enrolments e
@@ -160,19 +176,29 @@ run AS (
     FROM who, course_runs r
     WHERE r.id = $4
 ),
+decision AS (
+    SELECT id, course_id, capacity,
+        NOT known AND status = 'published'
+        AND (ends_at IS NULL OR ends_at > $5)
+        AND (enrolment_opens_at IS NULL OR enrolment_opens_at <= $5)
+        AND (enrolment_closes_at IS NULL OR enrolment_closes_at > $5) AS takes
+    FROM run
+),
 seat AS (
     UPDATE course_runs r SET seats_taken = r.seats_taken + 1
-    FROM run
-    WHERE r.id = run.id AND NOT run.known AND run.status = 'published'
-      AND (r.capacity IS NULL OR r.seats_taken < r.capacity)
-      AND (run.ends_at IS NULL OR run.ends_at > $5)
-      AND (run.enrolment_opens_at IS NULL OR run.enrolment_opens_at <= $5)
-      AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > $5)
+    FROM decision d
+    WHERE r.id = d.id AND d.takes AND d.capacity IS NOT NULL
+      AND r.capacity IS NOT NULL AND r.seats_taken < r.capacity
     RETURNING r.id, r.course_id
+),
+granted AS (
+    SELECT id, course_id FROM seat
+    UNION ALL
+    SELECT id, course_id FROM decision WHERE takes AND capacity IS NULL
 ),
 inserted AS (
     INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_at)
-    SELECT $1, $3, seat.id, seat.course_id, 'enrolled', $5 FROM seat
+    SELECT $1, $3, granted.id, granted.course_id, 'enrolled', $5 FROM granted
     RETURNING id, course_id, created_at
 ),
 owed AS (
@@ -328,17 +354,22 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
         return FastEnrolment(RunForEnrolment(*columns[:9]), columns[9], columns[10])
 
     async def take_seat(self, run_id: uuid.UUID) -> bool:
-        """Take one seat if the run has one free: one conditional UPDATE, so capacity is never exceeded."""
+        """Take one seat if the run has one free: one conditional UPDATE, so capacity is never exceeded.
+        A run without a capacity always has room and counts no seats."""
         stmt = (
             update(CourseRun)
             .where(
                 CourseRun.id == run_id,
-                or_(CourseRun.capacity.is_(None), CourseRun.seats_taken < CourseRun.capacity),
+                CourseRun.capacity.is_not(None),
+                CourseRun.seats_taken < CourseRun.capacity,
             )
             .values(seats_taken=CourseRun.seats_taken + 1)
             .returning(CourseRun.id)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+        if (await self.session.execute(stmt)).scalar_one_or_none() is not None:
+            return True
+        unlimited = select(CourseRun.capacity.is_(None)).where(CourseRun.id == run_id)
+        return bool((await self.session.execute(unlimited)).scalar_one_or_none())
 
     async def lock_run(self, run_id: uuid.UUID) -> None:
         """Lock the run row: seat releases and joining the waitlist are decided under this lock."""
@@ -347,7 +378,7 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
     async def release_seat(self, run_id: uuid.UUID) -> None:
         stmt = (
             update(CourseRun)
-            .where(CourseRun.id == run_id, CourseRun.seats_taken > 0)
+            .where(CourseRun.id == run_id, CourseRun.capacity.is_not(None), CourseRun.seats_taken > 0)
             .values(seats_taken=CourseRun.seats_taken - 1)
         )
         await self.session.execute(stmt)

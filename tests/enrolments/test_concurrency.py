@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -126,3 +127,46 @@ async def test_five_hundred_simultaneous_enrolments_fill_fifty_seats_exactly(
         f"{API}/me/enrolments", headers=crowd[[a.json()["id"] for a in answers].index(str(line[WITHDRAWALS]))]
     )
     assert new_head.json()[0]["waitlist_position"] == 1
+
+
+@pytest.mark.slow
+async def test_a_capacity_given_to_a_busy_unlimited_run_counts_every_seat(
+    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    """Enrolments in a run without a capacity count no seats; staff giving it one mid-rush must count the
+    learners enrolled before, during and after, each exactly once."""
+    built = await build_course(sessionmaker, capacity=None)
+    crowd = await many_learners(sessionmaker, factory, 300)
+    _, staff = await factory.login_as(Role.STAFF)
+    body = {"run_id": str(built.run_id)}
+    third_in = asyncio.Event()
+    done = 0
+
+    async def enrol_one(headers: dict[str, str]) -> Any:
+        nonlocal done
+        answer = await client.post(f"{API}/me/enrolments", json=body, headers=headers)
+        done += 1
+        if done == 100:
+            third_in.set()
+        return answer
+
+    async def set_capacity() -> int:
+        await third_in.wait()
+        answer = await client.patch(f"{API}/staff/runs/{built.run_id}", json={"capacity": 400}, headers=staff)
+        return answer.status_code
+
+    capacity_change = asyncio.create_task(set_capacity())
+    answers = await asyncio.gather(*(enrol_one(headers) for headers in crowd))
+
+    assert await capacity_change == 200
+    assert {(a.status_code, a.json()["status"]) for a in answers} == {(201, "enrolled")}
+    db.expire_all()
+    run = (await db.execute(select(CourseRun).where(CourseRun.id == built.run_id))).scalar_one()
+    seated = (
+        await db.execute(
+            select(func.count()).where(
+                Enrolment.run_id == built.run_id, Enrolment.status == EnrolmentStatus.ENROLLED
+            )
+        )
+    ).scalar_one()
+    assert (run.capacity, run.seats_taken, seated) == (400, 300, 300)

@@ -11,7 +11,8 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courses.models import CourseRun, CourseStatus
+from courses.models import Course, CourseRun, CourseStatus
+from courses.repository import refresh_popularity
 from enrolments.models import Enrolment
 from lms.accounts.models import Role, User
 from lms.db.outbox import OutboxMessage
@@ -83,6 +84,36 @@ async def test_a_logged_out_or_deactivated_learner_cannot_enrol_and_nothing_chan
     assert await seats(db, built.run_id) == 0
     assert (await db.execute(select(func.count()).select_from(Enrolment))).scalar_one() == 0
     assert (await db.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 0
+
+
+async def test_a_run_without_capacity_counts_no_seats_until_staff_give_it_one(
+    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    built = await build_course(sessionmaker, capacity=None)
+    learners = [await factory.login_as(Role.LEARNER) for _ in range(5)]
+    _, staff = await factory.login_as(Role.STAFF)
+    run_url = f"{API}/staff/runs/{built.run_id}"
+
+    first = [await enrol(client, headers, built.run_id) for _, headers in learners[:3]]
+
+    assert [a["status"] for a in first] == ["enrolled"] * 3
+    assert await seats(db, built.run_id) == 0  # enrolling never wrote the run's row
+    await refresh_popularity(db)
+    await db.commit()
+    popularity = select(Course.popularity).where(Course.id == built.course_id)
+    assert (await db.execute(popularity)).scalar_one() == 3  # counted from the learners instead
+
+    too_small = await client.patch(run_url, json={"capacity": 2}, headers=staff)
+    assert too_small.status_code == 422, too_small.text
+    assert too_small.json()["errors"][0]["field"] == "capacity"
+    assert "3 seats" in too_small.text
+    assert (await client.patch(run_url, json={"capacity": 4}, headers=staff)).status_code == 200
+    assert await seats(db, built.run_id) == 3
+
+    later = [await enrol(client, headers, built.run_id) for _, headers in learners[3:]]
+    assert [a["status"] for a in later] == ["enrolled", "waitlisted"]
+    assert await seats(db, built.run_id) == 4
+    assert (await client.delete(run_url, headers=staff)).status_code == 409
 
 
 async def test_full_run_puts_learners_on_a_waitlist_with_a_visible_position(
