@@ -89,6 +89,28 @@ class FastEnrolment:
     created_at: datetime | None  # set when the enrolment row was inserted
 
 
+def _joined(*fragments: str) -> str:
+    """A statement from constant SQL fragments (only literals of this module, never input)."""
+    return "".join(fragments)
+
+
+# After a ``decision`` CTE (id, course_id, capacity, takes): the counted seat of a run with a capacity
+# (a conditional UPDATE, so capacity is never exceeded), or the seat a run without one always has.
+_SEAT_AND_GRANT = """
+seat AS (
+    UPDATE course_runs r SET seats_taken = r.seats_taken + 1
+    FROM decision d
+    WHERE r.id = d.id AND d.takes AND d.capacity IS NOT NULL
+      AND r.capacity IS NOT NULL AND r.seats_taken < r.capacity
+    RETURNING r.id, r.course_id
+),
+granted AS (
+    SELECT id, course_id FROM seat
+    UNION ALL
+    SELECT id, course_id FROM decision WHERE takes AND capacity IS NULL
+),
+"""
+
 # Enrolling into an open run with a free seat, in one statement: the run's facts, the conditional seat
 # UPDATE, the enrolment INSERT and its confirmation e-mail's outbox row. A seat is granted only while the
 # run is published, not over, inside its window (``:by`` set: staff enrol outside the window) and not
@@ -100,7 +122,8 @@ class FastEnrolment:
 # enrolment grows a chain of dead versions under load, and every later enrolment in the run walks it.
 # When staff give such a run a capacity, its seats are counted from the enrolments (``courses.service``).
 ENROL = text(
-    """
+    _joined(
+        """
 WITH params AS (
     SELECT CAST(:id AS uuid) AS id, CAST(:run AS uuid) AS run_id, CAST(:user AS uuid) AS user_id,
            CAST(:by AS uuid) AS by, CAST(:now AS timestamptz) AS now
@@ -124,19 +147,9 @@ decision AS (
                  AND (run.enrolment_closes_at IS NULL OR run.enrolment_closes_at > p.now))) AS takes
     FROM run, params p
 ),
-seat AS (
-    UPDATE course_runs r SET seats_taken = r.seats_taken + 1
-    FROM decision d
-    WHERE r.id = d.id AND d.takes AND d.capacity IS NOT NULL
-      AND r.capacity IS NOT NULL AND r.seats_taken < r.capacity
-    RETURNING r.id, r.course_id
-),
-granted AS (
-    SELECT id, course_id FROM seat
-    UNION ALL
-    SELECT id, course_id FROM decision WHERE takes AND capacity IS NULL
-),
-inserted AS (
+""",
+        _SEAT_AND_GRANT,
+        """inserted AS (
     INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_by, enrolled_at)
     SELECT p.id, p.user_id, granted.id, granted.course_id, 'enrolled', p.by, p.now FROM granted, params p
     ON CONFLICT (run_id, user_id) WHERE status <> 'withdrawn' DO NOTHING
@@ -153,7 +166,8 @@ SELECT run.id, run.course_id, run.status, run.starts_at, run.ends_at, run.enrolm
     run.enrolment_closes_at, run.existing_id, run.withdrawn_id, EXISTS (SELECT FROM seat),
     (SELECT created_at FROM inserted)
 FROM run
-"""
+""",
+    )
 )
 
 
@@ -162,7 +176,8 @@ FROM run
 # INSERT and outbox row as ``ENROL``. It takes only the plain case: a learner with no enrolment of any kind
 # in the run (a re-enrolment carries progress over, which the transactional path does). A concurrent
 # duplicate fails the unique index, and the whole statement, seat included, is undone.
-SELF_ENROL = """
+SELF_ENROL = _joined(
+    """
 WITH who AS (
     SELECT u.id FROM auth_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.id = $2 AND s.user_id = $3 AND s.revoked_at IS NULL AND s.expires_at > $5 AND u.is_active
@@ -184,19 +199,9 @@ decision AS (
         AND (enrolment_closes_at IS NULL OR enrolment_closes_at > $5) AS takes
     FROM run
 ),
-seat AS (
-    UPDATE course_runs r SET seats_taken = r.seats_taken + 1
-    FROM decision d
-    WHERE r.id = d.id AND d.takes AND d.capacity IS NOT NULL
-      AND r.capacity IS NOT NULL AND r.seats_taken < r.capacity
-    RETURNING r.id, r.course_id
-),
-granted AS (
-    SELECT id, course_id FROM seat
-    UNION ALL
-    SELECT id, course_id FROM decision WHERE takes AND capacity IS NULL
-),
-inserted AS (
+""",
+    _SEAT_AND_GRANT,
+    """inserted AS (
     INSERT INTO enrolments (id, user_id, run_id, course_id, status, enrolled_at)
     SELECT $1, $3, granted.id, granted.course_id, 'enrolled', $5 FROM granted
     RETURNING id, course_id, created_at
@@ -209,7 +214,8 @@ owed AS (
 )
 SELECT EXISTS (SELECT FROM who), inserted.course_id, inserted.created_at FROM (SELECT) AS one
 LEFT JOIN inserted ON true
-"""
+""",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,23 @@ def refusal(info: RunForEnrolment, now: datetime, *, staff: bool) -> str | None:
     return None
 
 
+def seated_now(
+    enrolment_id: uuid.UUID, run_id: uuid.UUID, course_id: uuid.UUID, now: datetime, created_at: datetime
+) -> s.Enrolment:
+    """The answer for an enrolment that was just inserted with a seat."""
+    return s.Enrolment(
+        id=enrolment_id,
+        run_id=run_id,
+        course_id=course_id,
+        status=EnrolmentStatus.ENROLLED,
+        waitlist_position=None,
+        enrolled_at=now,
+        waitlisted_at=None,
+        completed_at=None,
+        created_at=created_at,
+    )
+
+
 async def enrol_self(state: State, token: str | None, run_id: uuid.UUID) -> Enrolled:
     """A learner enrolling themselves: 201 with the new enrolment, or 200 with the one they already have.
 
@@ -105,18 +122,7 @@ async def enrol_self(state: State, token: str | None, run_id: uuid.UUID) -> Enro
     if done is not None and done.course_id is not None and done.created_at is not None:
         publisher: Publisher = state.publisher
         await publisher.publish([owed])
-        enrolment = s.Enrolment(
-            id=enrolment_id,
-            run_id=run_id,
-            course_id=done.course_id,
-            status=EnrolmentStatus.ENROLLED,
-            waitlist_position=None,
-            enrolled_at=now,
-            waitlisted_at=None,
-            completed_at=None,
-            created_at=done.created_at,
-        )
-        return Enrolled(enrolment, True)
+        return Enrolled(seated_now(enrolment_id, run_id, done.course_id, now, done.created_at), True)
     async with state.db_slots, unit_of_work(state.sessionmaker) as session:
         principal = await authenticated(token, AccountService(session, deps))
         return await EnrolmentService(session, state.settings).enrol(principal.user.id, run_id)
@@ -150,18 +156,7 @@ class EnrolmentService:
         if fast.created_at is not None:
             publish_after_commit(self.session, owed)
             await self._created(enrolment_id, user_id, info, EnrolmentStatus.ENROLLED, by, owed=True)
-            enrolment = s.Enrolment(
-                id=enrolment_id,
-                run_id=run_id,
-                course_id=info.course_id,
-                status=EnrolmentStatus.ENROLLED,
-                waitlist_position=None,
-                enrolled_at=now,
-                waitlisted_at=None,
-                completed_at=None,
-                created_at=fast.created_at,
-            )
-            return Enrolled(enrolment, True)
+            return Enrolled(seated_now(enrolment_id, run_id, info.course_id, now, fast.created_at), True)
         if fast.seated:  # the same learner's concurrent request inserted first: give the seat back
             return await self._lost_race(run_id, user_id, seated=True)
         if info.existing_id is not None:
