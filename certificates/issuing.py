@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from media.storage import Storage
 logger = logging.getLogger("certificates")
 
 PDF_TYPE = "application/pdf"
-UPLOAD_LANES = 4  # PDFs of a batch stored at once: hides an object store's latency, spares threads
+UPLOAD_LANES = 8  # PDFs of a batch being stored at once, each in a thread while the next ones render
 
 
 def object_key(code: str, version: int) -> str:
@@ -133,27 +134,8 @@ class Printer:
         facts = await repo.printing_facts([c.id for c in certificates])
         branding = self.branding
         bucket = self.settings.bucket_certificates
-        rendered: list[tuple[Certificate, Printed, str, str, bytes]] = []
+        rendered: list[tuple[Certificate, Printed, str, str]] = []
         failures: dict[uuid.UUID, BaseException] = {}
-        for certificate in certificates:
-            version = certificate.version + 1
-            try:
-                learner, course, timezone = facts[certificate.id]
-                printed = self.compose(certificate, learner, course, timezone, version, now)
-                if off_loop:
-                    pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
-                else:
-                    pdf = render_pdf(printed, branding)
-            except Exception as exc:
-                failures[certificate.id] = exc
-                continue
-            key = object_key(certificate.code, version)
-            rendered.append((certificate, printed, key, hashlib.sha256(pdf).hexdigest(), pdf))
-
-        for certificate_id in must_succeed & failures.keys():
-            raise failures[certificate_id]  # before storing anything: the transaction will roll back
-
-        # The batch is stored once it is all rendered, a few PDFs at a time (see docs/decisions/0009).
         lanes = anyio.Semaphore(UPLOAD_LANES)
 
         async def upload(certificate_id: uuid.UUID, key: str, pdf: bytes) -> None:
@@ -164,8 +146,23 @@ class Printer:
                     failures[certificate_id] = exc
 
         async with anyio.create_task_group() as uploads:
-            for certificate, _, key, _, pdf in rendered:
+            for certificate in certificates:
+                version = certificate.version + 1
+                try:
+                    learner, course, timezone = facts[certificate.id]
+                    printed = self.compose(certificate, learner, course, timezone, version, now)
+                    if off_loop:
+                        pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
+                    else:
+                        pdf = render_pdf(printed, branding)
+                except Exception as exc:
+                    failures[certificate.id] = exc
+                    continue
+                key = object_key(certificate.code, version)
+                rendered.append((certificate, printed, key, hashlib.sha256(pdf).hexdigest()))
                 uploads.start_soon(upload, certificate.id, key, pdf)
+                # Let the upload start in its thread while the next PDF renders.
+                await anyio.lowlevel.checkpoint()
 
         for certificate_id, failure in failures.items():
             if certificate_id in must_succeed:
@@ -173,7 +170,7 @@ class Printer:
             logger.warning("certificate %s not printed in this batch: %r", certificate_id, failure)
 
         printed_ok: list[Certificate] = []
-        for certificate, printed, key, digest, _ in rendered:
+        for certificate, printed, key, digest in rendered:
             if certificate.id in failures:
                 continue
             record(certificate, printed, key, digest, now)
