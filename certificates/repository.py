@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import select, text, update
+from sqlalchemy import Select, Uuid, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from certificates.models import Certificate, CertificateStatus, CertificateVersion
@@ -94,28 +94,42 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
         """
         found: list[tuple[Certificate, OutboxMessage]] = []
         taken = [exclude]
-        for first in (True, False):
-            wanted = limit - len(found)
-            if wanted <= 0 or (first and not prefer):
-                continue
-            stmt = (
+        owed = (
+            Certificate.status == CertificateStatus.PENDING,
+            Certificate.outbox_id == OutboxMessage.id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.attempts == 0,
+        )
+        if prefer and limit > 0:
+            # From the outbox rows to their certificates by primary key, through the id the task's payload
+            # names: joined on certificates.outbox_id (not indexed), each row scanned every certificate.
+            named = OutboxMessage.payload["certificate_id"].astext.cast(Uuid)
+            carried = (
+                select(Certificate, OutboxMessage)
+                .select_from(OutboxMessage)
+                .join(Certificate, Certificate.id == named)
+                .where(OutboxMessage.id.in_(prefer), Certificate.id != exclude, *owed)
+            )
+            found = await self._lock_oldest(carried, limit)
+            taken += [certificate.id for certificate, _ in found]
+        if len(found) < limit:
+            oldest = (
                 select(Certificate, OutboxMessage)
                 .join(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
-                .where(
-                    Certificate.status == CertificateStatus.PENDING,
-                    Certificate.id.not_in(taken),
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    OutboxMessage.attempts == 0,
-                    *([OutboxMessage.id.in_(prefer)] if first else []),
-                )
-                .order_by(Certificate.created_at)
-                .limit(wanted)
-                .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
+                .where(Certificate.id.not_in(taken), *owed)
             )
-            rows = [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
-            found += rows
-            taken += [certificate.id for certificate, _ in rows]
+            found += await self._lock_oldest(oldest, limit - len(found))
         return found
+
+    async def _lock_oldest(
+        self, stmt: Select[Certificate, OutboxMessage], limit: int
+    ) -> list[tuple[Certificate, OutboxMessage]]:
+        locked = (
+            stmt.order_by(Certificate.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(locked)).all()]
 
     async def learners(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Learner]:
         stmt = select(User.id, User.email, User.full_name, User.preferred_language, User.is_active).where(
