@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import signal
 import time
 import uuid
@@ -165,8 +166,10 @@ async def test_the_certificates_one_message_carries_are_issued_together_before_o
     assert sorted(moments.count(moment) for moment in set(moments)) == [5, 5]
     issued = {m.id for m in messages if m.task == "certificates.issue" and m.status is OutboxStatus.DONE}
     assert issued == {certificates[i].outbox_id for i in carried}
-    # Each batch's "ready" e-mails travel as one message; each learner gets one.
-    assert log.count("Task certificates.ready_email[") == 2 * 2, log  # received and succeeded, twice
+    # Each batch's "ready" e-mails travel as one message (two batches published close together may share
+    # one; a message may be logged as received again when redelivered); each learner gets one e-mail.
+    ready_messages = set(re.findall(r"Task certificates\.ready_email\[([0-9a-f-]+)\] received", log))
+    assert 1 <= len(ready_messages) <= 2, log
     assert [len(smtp.to(learner.email)) for learner in learners] == [1] * 10
 
 
