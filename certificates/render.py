@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -20,8 +21,8 @@ from reportlab import rl_config
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, SUBSETN, TTFont, makeToUnicodeCMap
 from reportlab.pdfgen.canvas import Canvas
 
 from certificates.i18n import format_label, hours_phrase, long_date, text
@@ -73,6 +74,118 @@ class Branding:
     logo_path: Path | None = None
 
 
+# Characters every certificate's main fonts carry beyond ASCII (which ReportLab always embeds): those of
+# Catalan, Spanish and other Western European names and of the fixed wording, in a fixed order. A name
+# within them leaves each embedded font subset identical to the last certificate's, so the subset is
+# built and compressed once per process instead of for every PDF (most of a PDF's rendering time).
+REPERTOIRE = (
+    "".join(chr(code) for code in range(0xA1, 0x100) if code != 0xAD)
+    + "ŀĿ\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u2022"  # quotes, dashes, ellipsis, euro, bullet
+    + "ŁłŻżŹźŚśĆćŃńĘęĄąŐőŰűČčŠšŽžŘřĚěŮůŤťĎďŇňĽľĞğİıŞşŒœ"
+)
+
+
+class _Preformatted(pdfdoc.PDFObject):  # type: ignore[misc]  # ReportLab has no type hints
+    """A PDF object formatted once, for an earlier document (ours are not encrypted, so its bytes do not
+    depend on the document)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def format(self, document: object) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True, slots=True)
+class _SubsetParts:
+    base_font: str
+    widths: bytes
+    to_unicode: bytes  # the ToUnicode CMap stream, compressed and formatted
+    font_file: bytes  # the embedded TrueType subset stream, compressed and formatted
+
+
+SUBSET_CACHE_SIZE = 128  # distinct subsets kept per process (a few tens of kilobytes each)
+_subsets: OrderedDict[tuple[str, int, tuple[int, ...]], _SubsetParts] = OrderedDict()
+_subsets_lock = threading.Lock()
+
+
+def _subset_parts(
+    font: TTFont, number: int, subset: tuple[int, ...], doc: pdfdoc.PDFDocument
+) -> _SubsetParts:
+    key = (font.fontName, number, subset)
+    with _subsets_lock:
+        parts = _subsets.get(key)
+        if parts is not None:
+            _subsets.move_to_end(key)
+            return parts
+    face = font.face
+    base_font = b"".join((SUBSETN(number), b"+", face.name, face.subfontNameX)).decode("pdfdoc")
+    codes = list(subset)
+    cmap = pdfdoc.PDFStream(content=makeToUnicodeCMap(base_font, codes), filters=[pdfdoc.PDFZCompress])
+    program = face.makeSubset(codes)
+    font_file = pdfdoc.PDFStream(content=program, filters=[pdfdoc.PDFZCompress])
+    font_file.dictionary["Length1"] = len(program)
+    parts = _SubsetParts(
+        base_font=base_font,
+        widths=pdfdoc.PDFArray([face.getCharWidth(code) for code in codes]).format(doc),
+        to_unicode=cmap.format(doc),
+        font_file=font_file.format(doc),
+    )
+    with _subsets_lock:
+        _subsets[key] = parts
+        while len(_subsets) > SUBSET_CACHE_SIZE:
+            _subsets.popitem(last=False)
+    return parts
+
+
+class EmbeddedFont(TTFont):  # type: ignore[misc]  # ReportLab has no type hints
+    """A TrueType font whose embedded subsets are built, compressed and formatted once per distinct subset.
+
+    The same objects ReportLab's ``TTFont`` adds (font, ToUnicode CMap, descriptor, font program), with
+    the expensive ones reused from an earlier document that embedded the very same subset.
+    """
+
+    def addObjects(self, doc: pdfdoc.PDFDocument) -> None:  # noqa: N802 (ReportLab's method name)
+        state = self._assignState(doc)
+        state.frozen = 1
+        fonts = doc.idToObject["BasicFonts"].dict
+        face = self.face
+        for number, subset in enumerate(state.subsets):
+            internal = self.getSubsetInternalName(number, doc)[1:]
+            parts = _subset_parts(self, number, tuple(subset), doc)
+            font = pdfdoc.PDFTrueTypeFont()
+            font.Name = internal
+            font.BaseFont = parts.base_font
+            font.FirstChar = 0
+            font.LastChar = len(subset) - 1
+            font.Widths = _Preformatted(parts.widths)
+            font.ToUnicode = doc.Reference(
+                _Preformatted(parts.to_unicode), f"toUnicodeCMap:{parts.base_font}"
+            )
+            program = doc.Reference(
+                _Preformatted(parts.font_file), f"fontFile:{face.filename}({parts.base_font})"
+            )
+            descriptor = pdfdoc.PDFDictionary(
+                {
+                    "Type": "/FontDescriptor",
+                    "Ascent": face.ascent,
+                    "CapHeight": face.capHeight,
+                    "Descent": face.descent,
+                    "Flags": (face.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC,
+                    "FontBBox": pdfdoc.PDFArray(face.bbox),
+                    "FontName": pdfdoc.PDFName(parts.base_font),
+                    "ItalicAngle": face.italicAngle,
+                    "StemV": face.stemV,
+                    "FontFile2": program,
+                    "MissingWidth": face.defaultWidth,
+                }
+            )
+            font.FontDescriptor = doc.Reference(descriptor, f"fontDescriptor:{parts.base_font}")
+            doc.Reference(font, internal)
+            fonts[internal] = font
+        del self.state[doc]
+
+
 @cache
 def _coverage(font_name: str) -> frozenset[int]:
     font = pdfmetrics.getFont(font_name)
@@ -89,7 +202,7 @@ def register_fonts() -> None:
         registered = set(pdfmetrics.getRegisteredFontNames())
         for name, filename in _FONT_FILES.items():
             if name not in registered:
-                pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / filename)))
+                pdfmetrics.registerFont(EmbeddedFont(name, str(FONT_DIR / filename)))
         _registered.set()
 
 
@@ -287,6 +400,9 @@ def render_pdf(printed: Printed, branding: Branding) -> bytes:
         lang=lang,
         initialFontName=REGULAR,
     )
+    for name in (REGULAR, BOLD):
+        # The common characters take the same codes in every certificate, in the same order: see REPERTOIRE.
+        pdfmetrics.getFont(name).splitString(REPERTOIRE, canvas._doc)
     # Invariant mode keeps the bytes reproducible; the dates it would freeze to 2000 say the issue date.
     stamp = f"D:{printed.issued_on:%Y%m%d}000000Z"
     canvas.setDateFormatter(lambda *_: stamp)

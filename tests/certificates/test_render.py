@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pypdf
 import pytest
 import segno
 
+from certificates import render
 from certificates.render import (
     BOLD,
     FALLBACK,
@@ -105,6 +108,39 @@ def test_rendering_is_reproducible_and_each_version_differs() -> None:
 
     assert render_pdf(printed(), Branding()) == first
     assert render_pdf(printed(version=2), Branding()) != first
+
+
+def font_programs(pdf: bytes) -> list[bytes]:
+    """The embedded TrueType programs (streams with a Length1), compressed as stored."""
+    found = []
+    for match in re.finditer(rb"<<[^>]*/Length1 \d+[^>]*>>\r?\nstream\r?\n", pdf):
+        length = int(re.search(rb"/Length (\d+)", match.group()).group(1))  # type: ignore[union-attr]
+        found.append(pdf[match.end() : match.end() + length])
+    return found
+
+
+def text_of(pdf: bytes) -> str:
+    return pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+def test_certificates_with_common_characters_embed_the_same_font_subsets_and_show_their_own_text() -> None:
+    first = render_pdf(printed("Núria Sala i Bosch"), Branding())
+    second = render_pdf(printed("Łukasz Żółć-Çelik"), Branding())
+    third = render_pdf(printed("Ŵynn Ŷates"), Branding())  # outside the common repertoire
+
+    assert len(font_programs(first)) == 2
+    assert font_programs(first) == font_programs(second)  # built once, reused
+    assert font_programs(third) != font_programs(first)
+    assert "Núria Sala i Bosch" in text_of(first)
+    assert "Łukasz Żółć-Çelik" in text_of(second)
+    assert "Ŵynn Ŷates" in text_of(third)
+
+
+def test_reused_font_subsets_give_the_bytes_a_fresh_process_would() -> None:
+    warm = render_pdf(printed("Pau Casals i Defilló"), Branding())
+    render._subsets.clear()
+
+    assert render_pdf(printed("Pau Casals i Defilló"), Branding()) == warm
 
 
 def test_the_pdf_carries_metadata_and_a_vector_qr_code_of_the_verification_url() -> None:
