@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -27,7 +27,7 @@ from certificates.i18n import LANGUAGES, language_or_default
 from certificates.links import verify_url
 from certificates.models import Certificate, CertificateStatus, CertificateVersion
 from certificates.render import Branding, Printed, render_pdf
-from certificates.repository import CertificateRepository, CourseFacts, Learner
+from certificates.repository import CertificateRepository, CourseFacts, IssuedVersion, Learner
 from lms.db import outbox
 from lms.settings import Settings
 from media.storage import Storage
@@ -77,6 +77,49 @@ def snapshot_json(printed: Printed) -> dict[str, Any]:
     return {key: _json_value(getattr(printed, key)) for key in _PRINTED_FIELDS}
 
 
+class Printable(Protocol):
+    """What of a certificate its PDF needs besides today's names and titles."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def completed_at(self) -> datetime: ...
+    @property
+    def issued_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A PDF printed and stored: what it shows, where it is and its hash."""
+
+    certificate_id: uuid.UUID
+    printed: Printed
+    key: str
+    sha256: str
+
+    def values(self) -> dict[str, Any]:
+        """The certificate's columns that say what its current PDF shows."""
+        printed = self.printed
+        return {
+            "language": printed.language,
+            "learner_name": printed.learner_name,
+            "course_title": printed.course_title,
+            "course_format": printed.course_format,
+            "hours": printed.hours,
+            "completed_on": printed.completed_on,
+            "issuer_name": printed.issuer_name,
+            "signatory_name": printed.signatory_name,
+            "signatory_title": printed.signatory_title,
+            "version": printed.version,
+            "sha256": self.sha256,
+            "object_key": self.key,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Printer:
     settings: Settings
@@ -88,7 +131,7 @@ class Printer:
 
     def compose(
         self,
-        certificate: Certificate,
+        certificate: Printable,
         learner: Learner,
         course: CourseFacts,
         timezone: str,
@@ -114,27 +157,24 @@ class Printer:
             verify_url=verify_url(self.settings, certificate.code),
         )
 
-    async def print(
+    async def render(
         self,
-        session: AsyncSession,
-        certificates: Sequence[Certificate],
+        batch: Sequence[tuple[Printable, Learner, CourseFacts, str]],
         *,
         now: datetime,
         must_succeed: frozenset[uuid.UUID],
-        actor_id: uuid.UUID | None = None,
         off_loop: bool = False,
-    ) -> list[Certificate]:
-        """Print the next version of each (locked) certificate; returns those printed.
+    ) -> list[Rendered]:
+        """Print and store the next version of each certificate (with its learner, course and time zone).
 
         A failure on a certificate in ``must_succeed`` raises (the caller's transaction rolls back and the
-        task is retried); any other failure leaves that certificate as it was, for its own task to retry.
-        ``off_loop`` renders in a thread, for callers that share their event loop (the API).
+        task is retried); any other failure leaves that certificate out, for its own task to retry.
+        ``off_loop`` renders in a thread, for callers that share their event loop (the API). Each PDF is
+        stored as soon as it is rendered, at most ``UPLOAD_LANES`` at once, while the next ones render.
         """
-        repo = CertificateRepository(session=session)
-        facts = await repo.printing_facts([c.id for c in certificates])
         branding = self.branding
         bucket = self.settings.bucket_certificates
-        rendered: list[tuple[Certificate, Printed, str, str]] = []
+        rendered: list[Rendered] = []
         failures: dict[uuid.UUID, BaseException] = {}
         lanes = anyio.Semaphore(UPLOAD_LANES)
 
@@ -146,11 +186,11 @@ class Printer:
                     failures[certificate_id] = exc
 
         async with anyio.create_task_group() as uploads:
-            for certificate in certificates:
-                version = certificate.version + 1
+            for certificate, learner, course, timezone in batch:
                 try:
-                    learner, course, timezone = facts[certificate.id]
-                    printed = self.compose(certificate, learner, course, timezone, version, now)
+                    printed = self.compose(
+                        certificate, learner, course, timezone, certificate.version + 1, now
+                    )
                     if off_loop:
                         pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
                     else:
@@ -158,30 +198,51 @@ class Printer:
                 except Exception as exc:
                     failures[certificate.id] = exc
                     continue
-                key = object_key(certificate.code, version)
-                rendered.append((certificate, printed, key, hashlib.sha256(pdf).hexdigest()))
+                key = object_key(certificate.code, printed.version)
+                rendered.append(Rendered(certificate.id, printed, key, hashlib.sha256(pdf).hexdigest()))
                 uploads.start_soon(upload, certificate.id, key, pdf)
-                # Let the upload start in its thread while the next PDF renders.
-                await anyio.lowlevel.checkpoint()
+                await anyio.lowlevel.checkpoint()  # let the upload start while the next PDF renders
 
         for certificate_id, failure in failures.items():
             if certificate_id in must_succeed:
                 raise failure
             logger.warning("certificate %s not printed in this batch: %r", certificate_id, failure)
+        return [item for item in rendered if item.certificate_id not in failures]
 
+    async def print(
+        self,
+        session: AsyncSession,
+        certificates: Sequence[Certificate],
+        *,
+        now: datetime,
+        must_succeed: frozenset[uuid.UUID],
+        actor_id: uuid.UUID | None = None,
+        off_loop: bool = False,
+    ) -> list[Certificate]:
+        """Print the next version of each (locked) certificate, as ``render`` does; returns those printed."""
+        facts = await CertificateRepository(session=session).printing_facts([c.id for c in certificates])
+        missing = {c.id for c in certificates if c.id not in facts}
+        if missing & must_succeed:
+            raise LookupError("the certificate's learner, course or run is missing")
+        by_id = {certificate.id: certificate for certificate in certificates}
+        rendered = await self.render(
+            [(c, *facts[c.id]) for c in certificates if c.id not in missing],
+            now=now,
+            must_succeed=must_succeed,
+            off_loop=off_loop,
+        )
         printed_ok: list[Certificate] = []
-        for certificate, printed, key, digest in rendered:
-            if certificate.id in failures:
-                continue
-            record(certificate, printed, key, digest, now)
+        for item in rendered:
+            certificate = by_id[item.certificate_id]
+            record(certificate, item, now)
             session.add(
                 CertificateVersion(
                     id=uuid.uuid4(),
                     certificate_id=certificate.id,
-                    version=printed.version,
-                    sha256=digest,
-                    object_key=key,
-                    snapshot=snapshot_json(printed),
+                    version=item.printed.version,
+                    sha256=item.sha256,
+                    object_key=item.key,
+                    snapshot=snapshot_json(item.printed),
                     created_by=actor_id,
                 )
             )
@@ -189,20 +250,10 @@ class Printer:
         return printed_ok
 
 
-def record(certificate: Certificate, printed: Printed, key: str, digest: str, now: datetime) -> None:
+def record(certificate: Certificate, rendered: Rendered, now: datetime) -> None:
     """Keep on the certificate what its current PDF shows."""
-    certificate.language = printed.language
-    certificate.learner_name = printed.learner_name
-    certificate.course_title = printed.course_title
-    certificate.course_format = printed.course_format
-    certificate.hours = printed.hours
-    certificate.completed_on = printed.completed_on
-    certificate.issuer_name = printed.issuer_name
-    certificate.signatory_name = printed.signatory_name
-    certificate.signatory_title = printed.signatory_title
-    certificate.version = printed.version
-    certificate.sha256 = digest
-    certificate.object_key = key
+    for column, value in rendered.values().items():
+        setattr(certificate, column, value)
     if certificate.status is CertificateStatus.PENDING:
         certificate.status = CertificateStatus.ISSUED
         certificate.issued_at = now
@@ -210,7 +261,7 @@ def record(certificate: Certificate, printed: Printed, key: str, digest: str, no
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    certificates: list[Certificate]
+    certificates: list[tuple[uuid.UUID, int]]  # (certificate, version) of those printed
     closed_messages: list[uuid.UUID]  # owed issuances this batch did on behalf of their own tasks
 
 
@@ -225,24 +276,26 @@ async def issue_owed(
 
     The others are first those whose outbox messages are in ``prefer``, then the oldest. Returns the
     certificates issued (none when this one is already issued: a repeated delivery) and the outbox
-    messages of the others, now done.
+    messages of the others, now done. The batch is read as plain rows and written with one statement per
+    table: the entities and their unit of work cost more than a certificate's rendering does.
     """
     repo = CertificateRepository(session=session)
-    first = await repo.lock(certificate_id)
-    if first is None or first.status is not CertificateStatus.PENDING:
+    first = await repo.lock_owed(certificate_id)
+    if first is None:
         return Issued([], [])
     await repo.relax_durability()
-    more = await repo.lock_more_owed(first.id, batch_size - 1, prefer)
-    issued = await printer.print(
-        session,
-        [first, *(certificate for certificate, _ in more)],
-        now=datetime.now(UTC),
+    batch = [first, *await repo.lock_more_owed(first.id, batch_size - 1, prefer)]
+    now = datetime.now(UTC)
+    rendered = await printer.render(
+        [(owed, owed.learner, owed.course, owed.timezone) for owed in batch],
+        now=now,
         must_succeed=frozenset({first.id}),
     )
-    done = {certificate.id for certificate in issued}
-    closed = []
-    for certificate, message in more:
-        if certificate.id in done:
-            outbox.mark_done(message)
-            closed.append(message.id)
-    return Issued(issued, closed)
+    await repo.record_issued(
+        [IssuedVersion(item.certificate_id, item.values(), snapshot_json(item.printed)) for item in rendered],
+        now,
+    )
+    done = {item.certificate_id for item in rendered}
+    closed = [owed.outbox_id for owed in batch[1:] if owed.id in done and owed.outbox_id is not None]
+    await outbox.mark_done_all(session, closed, now)
+    return Issued([(item.certificate_id, item.printed.version) for item in rendered], closed)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVarTuple
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import Select, Uuid, select, text, update
@@ -36,6 +37,30 @@ class CourseFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Owed:
+    """A pending certificate locked for issuing, with what it prints today."""
+
+    id: uuid.UUID
+    code: str
+    version: int
+    completed_at: datetime
+    issued_at: datetime | None
+    outbox_id: uuid.UUID | None  # the outbox message that owes it
+    learner: Learner
+    course: CourseFacts
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedVersion:
+    """What issuing one certificate writes: the certificate's new state and its version row."""
+
+    certificate_id: uuid.UUID
+    values: dict[str, Any]  # the certificate's printed fields, version, hash and key
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Issuance:
     """A pending certificate and how its owed issuance is doing."""
 
@@ -43,6 +68,52 @@ class Issuance:
     attempts: int
     last_error: str | None
     gave_up: bool
+
+
+_Columns = TypeVarTuple("_Columns")
+
+_OWED_COLUMNS = (
+    Certificate.id,
+    Certificate.code,
+    Certificate.version,
+    Certificate.completed_at,
+    Certificate.issued_at,
+    Certificate.outbox_id,
+    User.id,
+    User.email,
+    User.full_name,
+    User.preferred_language,
+    User.is_active,
+    Course.id,
+    Course.slug,
+    Course.title,
+    Course.format,
+    Course.estimated_hours,
+    CourseRun.timezone,
+)
+
+
+def _with_facts(stmt: Select[*_Columns]) -> Select[*_Columns]:
+    """The statement's certificates joined with what they print today: learner, course, run's time zone."""
+    return (
+        stmt.join(User, User.id == Certificate.user_id)
+        .join(Course, Course.id == Certificate.course_id)
+        .join(CourseRun, CourseRun.id == Certificate.run_id)
+    )
+
+
+def _owed(row: Any) -> Owed:
+    return Owed(
+        id=row[0],
+        code=row[1],
+        version=row[2],
+        completed_at=row[3],
+        issued_at=row[4],
+        outbox_id=row[5],
+        learner=Learner(*row[6:11]),
+        course=CourseFacts(row[11], row[12], row[13], str(row[14]), row[15]),
+        timezone=row[16],
+    )
 
 
 class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
@@ -83,16 +154,25 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
         """
         await self.session.execute(text("SET LOCAL synchronous_commit = off"))
 
+    async def lock_owed(self, certificate_id: uuid.UUID) -> Owed | None:
+        """The certificate if it is still pending, locked (waiting for whoever holds it) with its facts."""
+        stmt = _with_facts(select(*_OWED_COLUMNS).select_from(Certificate)).where(
+            Certificate.id == certificate_id, Certificate.status == CertificateStatus.PENDING
+        )
+        row = (await self.session.execute(stmt.with_for_update(of=Certificate))).first()
+        return None if row is None else _owed(row)
+
     async def lock_more_owed(
         self, exclude: uuid.UUID, limit: int, prefer: Sequence[uuid.UUID] = ()
-    ) -> list[tuple[Certificate, OutboxMessage]]:
-        """Other owed certificates nobody is working on, with their outbox rows, locked for this batch.
+    ) -> list[Owed]:
+        """Other owed certificates nobody is working on, locked with their outbox rows for this batch.
 
         Those whose outbox rows are in ``prefer`` (the rest of the broker message) come first, then the
         oldest. Only those whose issuance never failed: a certificate that keeps failing is left to its own
         task, with its own retries and recorded error, instead of sinking every batch that meets it.
+        Plain rows, with what each prints today: loading them as entities cost more than the queries.
         """
-        found: list[tuple[Certificate, OutboxMessage]] = []
+        found: list[Owed] = []
         taken = [exclude]
         owed = (
             Certificate.status == CertificateStatus.PENDING,
@@ -105,31 +185,63 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
             # names: joined on certificates.outbox_id (not indexed), each row scanned every certificate.
             named = OutboxMessage.payload["certificate_id"].astext.cast(Uuid)
             carried = (
-                select(Certificate, OutboxMessage)
-                .select_from(OutboxMessage)
-                .join(Certificate, Certificate.id == named)
-                .where(OutboxMessage.id.in_(prefer), Certificate.id != exclude, *owed)
+                select(*_OWED_COLUMNS).select_from(OutboxMessage).join(Certificate, Certificate.id == named)
             )
-            found = await self._lock_oldest(carried, limit)
-            taken += [certificate.id for certificate, _ in found]
+            found = await self._lock_oldest(
+                _with_facts(carried).where(OutboxMessage.id.in_(prefer), Certificate.id != exclude, *owed),
+                limit,
+            )
+            taken += [certificate.id for certificate in found]
         if len(found) < limit:
             oldest = (
-                select(Certificate, OutboxMessage)
+                select(*_OWED_COLUMNS)
+                .select_from(Certificate)
                 .join(OutboxMessage, OutboxMessage.id == Certificate.outbox_id)
-                .where(Certificate.id.not_in(taken), *owed)
             )
-            found += await self._lock_oldest(oldest, limit - len(found))
+            found += await self._lock_oldest(
+                _with_facts(oldest).where(Certificate.id.not_in(taken), *owed), limit - len(found)
+            )
         return found
 
-    async def _lock_oldest(
-        self, stmt: Select[Certificate, OutboxMessage], limit: int
-    ) -> list[tuple[Certificate, OutboxMessage]]:
+    async def _lock_oldest(self, stmt: Select[*_Columns], limit: int) -> list[Owed]:
         locked = (
             stmt.order_by(Certificate.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True, of=(Certificate, OutboxMessage))
         )
-        return [(row[0], row[1]) for row in (await self.session.execute(locked)).all()]
+        return [_owed(row) for row in await self.session.execute(locked)]
+
+    async def record_issued(self, issued: Sequence[IssuedVersion], now: datetime) -> None:
+        """Write the issued certificates and their first versions, two statements for the whole batch."""
+        if not issued:
+            return
+        await self.session.execute(
+            update(Certificate),
+            [
+                {
+                    "id": item.certificate_id,
+                    **item.values,
+                    "status": CertificateStatus.ISSUED,
+                    "issued_at": now,
+                    "updated_at": now,
+                }
+                for item in issued
+            ],
+        )
+        await self.session.execute(
+            insert(CertificateVersion),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "certificate_id": item.certificate_id,
+                    "version": item.values["version"],
+                    "sha256": item.values["sha256"],
+                    "object_key": item.values["object_key"],
+                    "snapshot": item.snapshot,
+                }
+                for item in issued
+            ],
+        )
 
     async def learners(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Learner]:
         stmt = select(User.id, User.email, User.full_name, User.preferred_language, User.is_active).where(
@@ -141,34 +253,11 @@ class CertificateRepository(SQLAlchemyAsyncRepository[Certificate]):
         self, certificate_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[Learner, CourseFacts, str]]:
         """What each certificate prints today: its learner, its course and its run's time zone."""
-        stmt = (
-            select(
-                Certificate.id,
-                User.id,
-                User.email,
-                User.full_name,
-                User.preferred_language,
-                User.is_active,
-                Course.id,
-                Course.slug,
-                Course.title,
-                Course.format,
-                Course.estimated_hours,
-                CourseRun.timezone,
-            )
-            .join(User, User.id == Certificate.user_id)
-            .join(Course, Course.id == Certificate.course_id)
-            .join(CourseRun, CourseRun.id == Certificate.run_id)
-            .where(Certificate.id.in_(set(certificate_ids)))
+        stmt = _with_facts(select(*_OWED_COLUMNS).select_from(Certificate)).where(
+            Certificate.id.in_(set(certificate_ids))
         )
-        return {
-            row[0]: (
-                Learner(*row[1:6]),
-                CourseFacts(row[6], row[7], row[8], str(row[9]), row[10]),
-                row[11],
-            )
-            for row in await self.session.execute(stmt)
-        }
+        found = [_owed(row) for row in await self.session.execute(stmt)]
+        return {owed.id: (owed.learner, owed.course, owed.timezone) for owed in found}
 
     async def by_code(self, code: str) -> Certificate | None:
         return (

@@ -40,9 +40,12 @@ async def issue_certificate(ctx: TaskContext, certificate_id: str) -> None:
         settings.certificate_batch_size,
         prefer=ctx.later,  # the rest of this broker message first: the worker then skips them
     )
-    certificate_ready_email.enqueue_all(
+    await certificate_ready_email.enqueue_all(
         ctx.session,
-        [{"certificate_id": str(c.id), "version": c.version} for c in issued.certificates],
+        [
+            {"certificate_id": str(certificate_id), "version": version}
+            for certificate_id, version in issued.certificates
+        ],
     )
     ctx.completed.update(issued.closed_messages)  # the worker skips those later in this message
     carried = set(ctx.later)

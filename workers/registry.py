@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.db.outbox import PUBLISHER_KEY, Envelope, OutboxMessage, Publisher, enqueue
@@ -47,28 +48,33 @@ class TaskSpec:
             raise TypeError(f"{self.name} is a periodic task, not owed work")
         return enqueue(session, self.name, self.queue.value, **payload)
 
-    def enqueue_all(self, session: AsyncSession, payloads: Sequence[dict[str, Any]]) -> list[OutboxMessage]:
+    async def enqueue_all(self, session: AsyncSession, payloads: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
         """Owe this task once per payload; after commit they are published together, as one broker message.
 
         For the work of a batch: publishing each row after commit costs the committing process a thread
-        hop and a broker round trip per row.
+        hop and a broker round trip per row. The rows are inserted with one statement, now.
         """
         if not self.owed:
             raise TypeError(f"{self.name} is a periodic task, not owed work")
-        rows = [
-            OutboxMessage(id=uuid.uuid4(), task=self.name, queue=self.queue.value, payload=payload)
-            for payload in payloads
-        ]
-        session.add_all(rows)
+        ids = [uuid.uuid4() for _ in payloads]
+        if not ids:
+            return ids
+        await session.execute(
+            insert(OutboxMessage),
+            [
+                {"id": outbox_id, "task": self.name, "queue": self.queue.value, "payload": payload}
+                for outbox_id, payload in zip(ids, payloads, strict=True)
+            ],
+        )
         publisher: Publisher | None = session.info.get(PUBLISHER_KEY)
-        if publisher is not None and rows:
-            envelopes = [Envelope(row.id, row.task, row.queue) for row in rows]
+        if publisher is not None:
+            envelopes = [Envelope(outbox_id, self.name, self.queue.value) for outbox_id in ids]
 
             async def publish() -> None:
                 await publisher.publish(envelopes)
 
             after_commit(session, publish)
-        return rows
+        return ids
 
 
 REGISTRY: dict[str, TaskSpec] = {}

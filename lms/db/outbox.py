@@ -104,6 +104,17 @@ def mark_done(message: OutboxMessage) -> None:
     message.last_error = None
 
 
+async def mark_done_all(session: AsyncSession, outbox_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Mark these (locked) messages done with one statement."""
+    if outbox_ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids))
+            .values(status=OutboxStatus.DONE, completed_at=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def record_failure(session: AsyncSession, outbox_id: uuid.UUID, error: str, *, final: bool) -> None:
     """Note a failed attempt (in its own transaction); after the last retry the message is failed for good."""
     values: dict[str, Any] = {"attempts": OutboxMessage.attempts + 1, "last_error": error[:2000]}
