@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mimetypes
 import os
 import secrets
 import shutil
@@ -29,7 +30,6 @@ from media import signing
 
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchUpload"})
 COPY_CHUNK = 1024 * 1024
-INLINE_WRITE_LIMIT = 256 * 1024  # the local store writes objects up to this size without a thread
 MinioParams = dict[str, str | list[str] | tuple[str]]
 
 
@@ -150,6 +150,13 @@ class LocalObject:
     mtime: float
 
 
+_NAMED_TYPES = mimetypes.MimeTypes()  # Python's own table only, not the machine's: the same everywhere
+
+
+def _type_of_name(key: str) -> str | None:
+    return _NAMED_TYPES.guess_type(key, strict=True)[0]
+
+
 class LocalStorage:
     """A folder per bucket under the data folder, for the embedded default.
 
@@ -237,7 +244,19 @@ class LocalStorage:
         target = self._path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         source.replace(target)
-        self._write_atomic(self._meta_path(bucket, key), json.dumps({"content_type": content_type}).encode())
+        self._store_type(bucket, key, content_type)
+
+    def _store_type(self, bucket: str, key: str, content_type: str) -> None:
+        """Keep the object's content type beside it, unless its name already says it.
+
+        Creating a file is most of what storing a small object costs on some disks, so the type of a
+        ``.pdf`` stored as ``application/pdf`` is not written down: it is read back from the name.
+        """
+        meta = self._meta_path(bucket, key)
+        if content_type == _type_of_name(key):
+            meta.unlink(missing_ok=True)  # a type written for an earlier object under this key
+        else:
+            self._write_bytes(meta, json.dumps({"content_type": content_type}).encode())
 
     def open_object(self, bucket: str, key: str) -> LocalObject | None:
         """The file behind an object with its size and type (blocking)."""
@@ -252,7 +271,7 @@ class LocalStorage:
             meta = json.loads(self._meta_path(bucket, key).read_text())
             content_type = str(meta["content_type"])
         except (OSError, ValueError, KeyError):
-            content_type = "application/octet-stream"
+            content_type = _type_of_name(key) or "application/octet-stream"
         return LocalObject(path, st.st_size, content_type, st.st_mtime)
 
     def temp_dir(self) -> Path:
@@ -274,14 +293,10 @@ class LocalStorage:
 
     def _put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         self._write_bytes(self._path(bucket, key), data)
-        self._write_bytes(self._meta_path(bucket, key), json.dumps({"content_type": content_type}).encode())
+        self._store_type(bucket, key, content_type)
 
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        if len(data) <= INLINE_WRITE_LIMIT:
-            # Two small writes into the page cache take less time than handing them to a thread, and a
-            # thread would contend for the interpreter with whatever the event loop runs meanwhile.
-            self._put(bucket, key, data, content_type)
-            return
+        # In a thread even when small: creating a file sometimes takes a millisecond or two of waiting.
         await anyio.to_thread.run_sync(self._put, bucket, key, data, content_type)
 
     def _get(self, bucket: str, key: str, length: int | None) -> bytes:

@@ -276,3 +276,20 @@ async def test_local_range_beyond_the_end_is_not_satisfiable(backend: Backend, l
 
     assert answer.status_code == 416
     assert answer.headers["content-range"] == "bytes */8"
+
+
+async def test_an_object_keeps_the_type_it_was_stored_with_when_overwritten(backend: Backend) -> None:
+    storage, bucket, key = backend.storage, backend.settings.bucket_media, _key()
+
+    await storage.put_bytes(bucket, key, b"not really a pdf", "application/octet-stream")
+    first = await storage.stat(bucket, key)
+    await storage.put_bytes(bucket, key, samples.pdf(), "application/pdf")
+    second = await storage.stat(bucket, key)
+    await storage.put_bytes(bucket, f"{key}.txt", b"plain", "text/plain; charset=utf-8")
+    third = await storage.stat(bucket, f"{key}.txt")
+
+    assert [info.content_type if info else None for info in (first, second, third)] == [
+        "application/octet-stream",
+        "application/pdf",
+        "text/plain; charset=utf-8",
+    ]
