@@ -31,6 +31,7 @@ from litestar import Litestar, Request, Response, get
 from bench.harness import Load, best_of, report, serve, wrk
 from courses.models import CourseFormat
 from courses.repository import REFRESH_POPULARITY, TOTAL_CAP, CatalogueQuery, Sort, catalogue_sql
+from lms.db.driver import SERVER_SETTINGS
 from lms.db.migrate import upgrade
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -274,7 +275,9 @@ def baseline() -> Litestar:
         await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
     async def startup() -> None:
-        state["pool"] = await asyncpg.create_pool(url, min_size=10, max_size=10, init=init)
+        state["pool"] = await asyncpg.create_pool(
+            url, min_size=10, max_size=10, init=init, server_settings=SERVER_SETTINGS
+        )
 
     @get("/api/v1/courses", sync_to_thread=False)
     async def courses(request: Request[Any, Any, Any]) -> Response[bytes]:

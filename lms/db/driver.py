@@ -23,6 +23,11 @@ from litestar.datastructures import State
 from lms.settings import Settings
 
 RECYCLE_SECONDS = 1800.0
+# The statements run here are written for generic plans (literals where a partial index must match, the
+# search query parsed once in an initplan), so they are planned once per connection and statement. Left
+# to choose, PostgreSQL kept planning some catalogue shapes for every execution at 10,000 courses, which
+# cost about as much as executing them (see docs/decisions/0012).
+SERVER_SETTINGS = {"timezone": "UTC", "plan_cache_mode": "force_generic_plan"}
 # Called with the text of every statement run through a driver pool while registered (tests count
 # queries with it); empty in production, where checking it is the only cost.
 STATEMENT_LISTENERS: list[Callable[[str], None]] = []
@@ -58,9 +63,7 @@ class DriverPool:
         )
 
     async def _open(self) -> tuple[Any, float]:
-        connection = await asyncpg.connect(
-            self._url, timeout=self._timeout, server_settings={"timezone": "UTC"}
-        )
+        connection = await asyncpg.connect(self._url, timeout=self._timeout, server_settings=SERVER_SETTINGS)
         return connection, time.monotonic()
 
     @asynccontextmanager

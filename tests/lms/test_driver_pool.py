@@ -27,6 +27,13 @@ async def test_connections_are_reused_and_a_refused_statement_keeps_its_connecti
         assert await backend(pool) == first
         async with pool.connection() as connection:
             assert await connection.fetchval("SHOW timezone") == "UTC"
+            statement = await connection.prepare("SELECT count(*) FROM pg_class WHERE relname = $1")
+            await statement.fetchval("pg_class")
+            plans = await connection.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1",
+                statement.get_name(),
+            )
+            assert tuple(plans) == (1, 0)  # planned once, for every value
     finally:
         await pool.close()
 
