@@ -437,6 +437,16 @@ class RunRepository(SQLAlchemyAsyncRepository[CourseRun]):
         """Whether anyone is enrolled or waiting in the run (runs without a capacity count no seats)."""
         return bool((await self.session.execute(HAS_LEARNERS, {"run": run_id})).scalar_one())
 
+    async def lock_for_seats(self, run_id: uuid.UUID) -> None:
+        """Lock the run's row for a seat decision and read it again (enrolments change its seats)."""
+        await self.session.execute(
+            # FOR NO KEY UPDATE: enrolments in flight hold KEY SHARE on the run (their foreign key).
+            select(CourseRun)
+            .where(CourseRun.id == run_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+
     async def count_seats(self, run_id: uuid.UUID) -> int:
         """The seats taken in a run, counted from its enrolments, with no enrolment in flight.
 

@@ -42,6 +42,7 @@ from courses.repository import (
     catalogue_page,
 )
 from courses.sanitize import ArticleSanitizer
+from enrolments.waitlist import promote_waitlisted
 from lms.audit import record
 from lms.errors import Conflict, FieldError, NotFound, ValidationFailed
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
@@ -532,6 +533,10 @@ class CourseService:
 
     async def update_run(self, run_id: uuid.UUID, data: s.RunUpdate) -> CourseRun:
         run, course = await self._run(run_id)
+        capacity_changes = data.capacity is not UNSET and data.capacity != run.capacity
+        if capacity_changes:
+            # Seats are decided under the run's lock: read them again once it is held.
+            await self.runs.lock_for_seats(run.id)
         before = present.columns(run)
         had_capacity = run.capacity is not None
         self._apply_run(run, msgspec.structs.asdict(data))
@@ -540,6 +545,12 @@ class CourseService:
             run.seats_taken = await self.runs.count_seats(run.id)
         if run.capacity is not None and run.capacity < run.seats_taken:
             raise ValidationFailed.on("capacity", f"{run.seats_taken} seats are already taken")
+        if capacity_changes and had_capacity:
+            # More room (or no limit any more): the learners waiting take it, first in line first.
+            room = None if run.capacity is None else run.capacity - run.seats_taken
+            promoted = await promote_waitlisted(self.session, run.id, room, datetime.now(UTC))
+            if run.capacity is not None:
+                run.seats_taken += len(promoted)
         # A draft may be mid-edit (dates changed one at a time); publishing checks them all.
         errors = run_date_problems(run) if course.status is CourseStatus.PUBLISHED else []
         if errors:

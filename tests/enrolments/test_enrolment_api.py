@@ -153,6 +153,36 @@ async def test_withdrawal_promotes_the_first_in_line_and_owes_a_notification(
     assert promoted.scalars().all() == [{"enrolment_id": answers[1]["id"]}]
 
 
+async def test_more_room_seats_the_waiting_learners_first_in_line_first(
+    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    built = await build_course(sessionmaker, capacity=1)
+    learners = [await factory.login_as(Role.LEARNER) for _ in range(4)]
+    _, staff = await factory.login_as(Role.STAFF)
+    run_url = f"{API}/staff/runs/{built.run_id}"
+    answers = [await enrol(client, headers, built.run_id) for _, headers in learners]
+
+    async def statuses() -> list[tuple[str, int | None]]:
+        found = []
+        for _, headers in learners:
+            mine = (await client.get(f"{API}/me/enrolments", headers=headers)).json()[0]
+            found.append((mine["status"], mine["waitlist_position"]))
+        return found
+
+    assert (await client.patch(run_url, json={"capacity": 3}, headers=staff)).status_code == 200
+    assert await statuses() == [("enrolled", None), ("enrolled", None), ("enrolled", None), ("waitlisted", 1)]
+    assert await seats(db, built.run_id) == 3
+    assert (await client.patch(run_url, json={"capacity": 2}, headers=staff)).status_code == 422
+    assert (await client.patch(run_url, json={"capacity": None}, headers=staff)).status_code == 200
+    assert [status for status, _ in await statuses()] == ["enrolled"] * 4
+    promoted = await db.execute(
+        select(OutboxMessage.payload)
+        .where(OutboxMessage.task == "enrolments.promotion_email")
+        .order_by(OutboxMessage.created_at)
+    )
+    assert sorted(p["enrolment_id"] for p in promoted.scalars()) == sorted(a["id"] for a in answers[1:])
+
+
 async def test_withdrawal_without_a_waitlist_frees_the_seat(
     client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
 ) -> None:
