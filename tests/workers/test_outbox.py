@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import textwrap
@@ -243,7 +244,11 @@ async def test_owed_rows_published_together_share_a_message_and_a_failing_row_is
             await asyncio.sleep(0.2)
         log = worker.output()
 
-    assert log.count("received") == 2, log  # one message for all six rows, then the failed row's retry
+    # One message for all six rows, then the failed row's retry, which keeps the message's task id (a
+    # message redelivered on a busy machine is logged as received again, under the same id too).
+    received = re.findall(r"Task accounts\.welcome_email\[([0-9a-f-]+)\] received", log)
+    assert len(set(received)) == 1, log
+    assert len(received) >= 2, log
     assert [len(smtp.to(f"batch{n}@example.org")) for n in range(5)] == [1] * 5
     rows = {r.id: r for r in await outbox_rows(sessionmaker)}
     assert {rows[m.id].status for m in owed} == {OutboxStatus.DONE}
