@@ -23,7 +23,7 @@ from courses import service
 from courses.deps import provide_course_service, provide_reader
 from courses.digcomp import framework, is_competence
 from courses.i18n import negotiate
-from courses.models import CourseFormat, CourseStatus
+from courses.models import Course, CourseFormat, CourseStatus
 from courses.repository import CatalogueQuery, Sort
 from courses.service import CourseService
 from lms.db.driver import driver_pool
@@ -187,6 +187,10 @@ class DigCompController(Controller):
         ]
 
 
+async def _staff_view(courses: CourseService, course: Course) -> s.Course:
+    return present.staff_course(course, await courses.seated(course.runs))
+
+
 class StaffCourseController(Controller):
     path = "/staff"
     tags = ["publishing"]
@@ -211,14 +215,14 @@ class StaffCourseController(Controller):
         self, courses: NamedDependency[CourseService], data: JSONBody[s.CourseCreate]
     ) -> s.Course:
         """Create a draft course (an instant course gets its evergreen run)."""
-        return present.staff_course(await courses.create(data))
+        return await _staff_view(courses, await courses.create(data))
 
     @get("/courses/{course_id:uuid}")
     async def get_course(
         self, courses: NamedDependency[CourseService], course_id: FromPath[uuid.UUID]
     ) -> s.Course:
         """A course with everything: all languages, runs, modules, lessons and quiz answers."""
-        return present.staff_course(await courses.get(course_id))
+        return await _staff_view(courses, await courses.get(course_id))
 
     @patch("/courses/{course_id:uuid}")
     async def update_course(
@@ -228,28 +232,28 @@ class StaffCourseController(Controller):
         data: JSONBody[s.CourseUpdate],
     ) -> s.Course:
         """Change some fields of a course."""
-        return present.staff_course(await courses.update(course_id, data))
+        return await _staff_view(courses, await courses.update(course_id, data))
 
     @post("/courses/{course_id:uuid}/publish", status_code=HTTP_200_OK)
     async def publish(
         self, courses: NamedDependency[CourseService], course_id: FromPath[uuid.UUID]
     ) -> s.Course:
         """Publish; refused with 409 and the list of problems when the course is not ready."""
-        return present.staff_course(await courses.publish(course_id))
+        return await _staff_view(courses, await courses.publish(course_id))
 
     @post("/courses/{course_id:uuid}/unpublish", status_code=HTTP_200_OK)
     async def unpublish(
         self, courses: NamedDependency[CourseService], course_id: FromPath[uuid.UUID]
     ) -> s.Course:
         """Back to draft: gone from the catalogue, enrolments kept."""
-        return present.staff_course(await courses.unpublish(course_id))
+        return await _staff_view(courses, await courses.unpublish(course_id))
 
     @post("/courses/{course_id:uuid}/archive", status_code=HTTP_200_OK)
     async def archive(
         self, courses: NamedDependency[CourseService], course_id: FromPath[uuid.UUID]
     ) -> s.Course:
         """Archive: out of the catalogue for good (publishing again is possible)."""
-        return present.staff_course(await courses.archive(course_id))
+        return await _staff_view(courses, await courses.archive(course_id))
 
     @post("/courses/{course_id:uuid}/duplicate", status_code=HTTP_201_CREATED)
     async def duplicate(
@@ -259,7 +263,7 @@ class StaffCourseController(Controller):
         data: JSONBody[s.Duplicate],
     ) -> s.Course:
         """Copy a course into a new draft edition, optionally with its runs moved by some days."""
-        return present.staff_course(await courses.duplicate(course_id, data))
+        return await _staff_view(courses, await courses.duplicate(course_id, data))
 
     @post("/courses/{course_id:uuid}/runs", status_code=HTTP_201_CREATED)
     async def add_run(
@@ -269,7 +273,8 @@ class StaffCourseController(Controller):
         data: JSONBody[s.RunCreate],
     ) -> s.Run:
         """Add a run (edition or session) to a course."""
-        return present.staff_run(await courses.add_run(course_id, data))
+        run = await courses.add_run(course_id, data)
+        return present.staff_run(run, await courses.seated([run]))
 
     @patch("/runs/{run_id:uuid}")
     async def update_run(
@@ -279,7 +284,8 @@ class StaffCourseController(Controller):
         data: JSONBody[s.RunUpdate],
     ) -> s.Run:
         """Change a run: dates, capacity, session, link or venue, recording."""
-        return present.staff_run(await courses.update_run(run_id, data))
+        run = await courses.update_run(run_id, data)
+        return present.staff_run(run, await courses.seated([run]))
 
     @delete("/runs/{run_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_run(self, courses: NamedDependency[CourseService], run_id: FromPath[uuid.UUID]) -> None:
@@ -304,7 +310,7 @@ class StaffCourseController(Controller):
         data: JSONBody[s.Reorder],
     ) -> s.Course:
         """Put the course's modules in the given order."""
-        return present.staff_course(await courses.reorder_modules(course_id, data))
+        return await _staff_view(courses, await courses.reorder_modules(course_id, data))
 
     @patch("/modules/{module_id:uuid}")
     async def update_module(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -59,7 +61,8 @@ def columns(obj: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- staff
 
 
-def staff_run(run: CourseRun) -> s.Run:
+def staff_run(run: CourseRun, seated: Mapping[uuid.UUID, int]) -> s.Run:
+    """``seated``: the seats held in runs without a capacity, which do not count them on the run."""
     return s.Run(
         id=run.id,
         course_id=run.course_id,
@@ -68,7 +71,7 @@ def staff_run(run: CourseRun) -> s.Run:
         enrolment_opens_at=run.enrolment_opens_at,
         enrolment_closes_at=run.enrolment_closes_at,
         capacity=run.capacity,
-        seats_taken=run.seats_taken,
+        seats_taken=run.seats_taken if run.capacity is not None else seated.get(run.id, 0),
         seats_left=seats_left(run),
         timezone=run.timezone,
         live_starts_at=run.live_starts_at,
@@ -139,7 +142,7 @@ def certificate_settings(course: Course) -> s.CertificateSettings:
     )
 
 
-def staff_course(course: Course) -> s.Course:
+def staff_course(course: Course, seated: Mapping[uuid.UUID, int]) -> s.Course:
     return s.Course(
         id=course.id,
         slug=course.slug,
@@ -160,7 +163,7 @@ def staff_course(course: Course) -> s.Course:
         archived_at=course.archived_at,
         created_at=course.created_at,
         updated_at=course.updated_at,
-        runs=[staff_run(run) for run in course.runs],
+        runs=[staff_run(run, seated) for run in course.runs],
         modules=[staff_module(module) for module in course.modules],
     )
 

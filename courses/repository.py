@@ -15,11 +15,13 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     DateTime,
     Integer,
     Row,
     String,
+    Uuid,
     and_,
     any_,
     bindparam,
@@ -441,6 +443,13 @@ class RunRepository(SQLAlchemyAsyncRepository[CourseRun]):
         """Whether anyone is enrolled or waiting in the run (runs without a capacity count no seats)."""
         return bool((await self.session.execute(HAS_LEARNERS, {"run": run_id})).scalar_one())
 
+    async def seated_in(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Learners holding a seat in each run, counted from the enrolments."""
+        if not run_ids:
+            return {}
+        rows = await self.session.execute(SEATED_IN, {"runs": list(run_ids)})
+        return {run_id: int(count) for run_id, count in rows}
+
     async def lock_for_seats(self, run_id: uuid.UUID) -> None:
         """Lock the run's row for a seat decision and read it again (enrolments change its seats)."""
         await self.session.execute(
@@ -535,6 +544,10 @@ class LessonRepository(SQLAlchemyAsyncRepository[Lesson]):
 
 
 HAS_LEARNERS = text("SELECT EXISTS (SELECT FROM enrolments WHERE run_id = :run AND status <> 'withdrawn')")
+SEATED_IN = text(
+    "SELECT run_id, count(*) FROM enrolments"
+    " WHERE run_id = ANY(:runs) AND status IN ('enrolled', 'completed') GROUP BY run_id"
+).bindparams(bindparam("runs", type_=ARRAY(Uuid)))
 SEATED = text("SELECT count(*) FROM enrolments WHERE run_id = :run AND status IN ('enrolled', 'completed')")
 
 # Popularity is the seats taken over a course's runs. Enrolments change seats all day; the sort does not

@@ -124,7 +124,7 @@ class Run(msgspec.Struct):
     enrolment_opens_at: datetime | None
     enrolment_closes_at: datetime | None
     capacity: int | None
-    seats_taken: int
+    seats_taken: int  # learners holding a seat (enrolled or completed), with or without a capacity
     seats_left: int | None
     timezone: str
     live_starts_at: datetime | None

@@ -531,6 +531,10 @@ class CourseService:
         course = await self._course(run.course_id)
         return run, course
 
+    async def seated(self, runs: Sequence[CourseRun]) -> dict[uuid.UUID, int]:
+        """Seats held in runs without a capacity (which count none on the run): for staff views."""
+        return await self.runs.seated_in([run.id for run in runs if run.capacity is None])
+
     async def update_run(self, run_id: uuid.UUID, data: s.RunUpdate) -> CourseRun:
         run, course = await self._run(run_id)
         capacity_changes = data.capacity is not UNSET and data.capacity != run.capacity

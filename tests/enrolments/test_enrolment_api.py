@@ -98,6 +98,8 @@ async def test_a_run_without_capacity_counts_no_seats_until_staff_give_it_one(
 
     assert [a["status"] for a in first] == ["enrolled"] * 3
     assert await seats(db, built.run_id) == 0  # enrolling never wrote the run's row
+    staff_view = await client.get(f"{API}/staff/courses/{built.course_id}", headers=staff)
+    assert [run["seats_taken"] for run in staff_view.json()["runs"]] == [3]  # staff see the learners
     await refresh_popularity(db)
     await db.commit()
     popularity = select(Course.popularity).where(Course.id == built.course_id)
