@@ -136,6 +136,14 @@ def test_certificates_with_common_characters_embed_the_same_font_subsets_and_sho
     assert "Ŵynn Ŷates" in text_of(third)
 
 
+@pytest.mark.parametrize("name", ["Александр Сергеевич Пушкин", "Ἀλέξανδρος Παπαδόπουλος"])
+def test_names_beyond_the_common_repertoire_spill_into_further_subsets_and_still_read_back(name: str) -> None:
+    pdf = render_pdf(printed(name), Branding())
+
+    assert len(font_programs(pdf)) > 2  # a second subset of the bold font
+    assert name in text_of(pdf)
+
+
 def test_reused_font_subsets_give_the_bytes_a_fresh_process_would() -> None:
     warm = render_pdf(printed("Pau Casals i Defilló"), Branding())
     render._subsets.clear()
