@@ -588,7 +588,7 @@ async def _catalogue(session: AsyncSession) -> None:
                 languages=["ca", "es"] if index % 3 else ["ca"],
                 speakers=speakers,
                 speaker_names=[s["name"] for s in speakers],
-                certificates_enabled=fmt is not INSTANT,
+                certificates_enabled=True,  # every completion earns a certificate of attendance
                 # Spread publication over the last months so "newest" has an order.
                 published_at=now - timedelta(days=3 * (len(COURSES) - index)),
             )

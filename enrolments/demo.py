@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courses.models import Course, CourseFormat, CourseRun, CourseStatus
+from courses.models import Course, CourseFormat, CourseRun, CourseStatus, QuizOption, QuizQuestion
 from courses.repository import enrolment_open, refresh_popularity
 from enrolments import schemas as s
 from enrolments.models import Enrolment
@@ -35,6 +35,20 @@ async def _open_runs(session: AsyncSession, course_format: CourseFormat, count: 
     return list((await session.execute(stmt)).scalars())
 
 
+async def _correct_answers(session: AsyncSession, lesson_id: uuid.UUID) -> list[s.Answer]:
+    """The right options of each question: a demo learner who finishes a course passes its quizzes."""
+    stmt = (
+        select(QuizOption.question_id, QuizOption.id)
+        .join(QuizQuestion, QuizQuestion.id == QuizOption.question_id)
+        .where(QuizQuestion.lesson_id == lesson_id, QuizOption.is_correct)
+        .order_by(QuizQuestion.position, QuizOption.position)
+    )
+    correct: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for question_id, option_id in await session.execute(stmt):
+        correct.setdefault(question_id, []).append(option_id)
+    return [s.Answer(question_id=question, option_ids=options) for question, options in correct.items()]
+
+
 async def _progress(
     session: AsyncSession, settings: Settings, user: User, enrolment_id: uuid.UUID, share: float
 ) -> None:
@@ -53,6 +67,9 @@ async def _progress(
         events.append(s.LessonOpened(id=f"{tag}-open", at=at, lesson_id=lesson.id))
         if lesson.kind.value in ("article", "image", "document", "embed"):
             events.append(s.LessonCompleted(id=f"{tag}-done", at=at, lesson_id=lesson.id))
+        elif lesson.kind.value == "quiz":
+            answers = await _correct_answers(session, lesson.id)
+            events.append(s.QuizAttemptEvent(id=f"{tag}-quiz", at=at, lesson_id=lesson.id, answers=answers))
         elif lesson.kind.value == "video" and lesson.video_duration_seconds:
             events.append(
                 s.VideoWatched(
