@@ -463,14 +463,11 @@ class RunRepository(SQLAlchemyAsyncRepository[CourseRun]):
     async def count_seats(self, run_id: uuid.UUID) -> int:
         """The seats taken in a run, counted from its enrolments, with no enrolment in flight.
 
-        The run's row is locked first (as an UPDATE of it would), then enrolments in SHARE mode: that waits
-        for enrolment transactions in progress, which count no seats while the run has no capacity, and
-        holds new ones back until this transaction ends, so the count cannot go stale before it is stored.
+        The caller holds the run's row lock (``lock_for_seats``, as an UPDATE of it would). Enrolments are
+        then locked in SHARE mode: that waits for enrolment transactions in progress, which count no seats
+        while the run has no capacity, and holds new ones back until this transaction ends, so the count
+        cannot go stale before it is stored.
         """
-        await self.session.execute(
-            # FOR NO KEY UPDATE: enrolments in flight hold KEY SHARE on the run (their foreign key).
-            select(CourseRun.id).where(CourseRun.id == run_id).with_for_update(key_share=True)
-        )
         await self.session.execute(text("LOCK TABLE enrolments IN SHARE MODE"))
         return int((await self.session.execute(SEATED, {"run": run_id})).scalar_one())
 

@@ -422,17 +422,6 @@ class EnrolmentRepository(SQLAlchemyAsyncRepository[Enrolment]):
             await self.session.execute(stmt.execution_options(populate_existing=True))
         ).scalar_one_or_none()
 
-    async def waitlist_head(self, run_id: uuid.UUID) -> Enrolment | None:
-        """The first in line, locked; a row another transaction holds is skipped rather than waited for."""
-        stmt = (
-            select(Enrolment)
-            .where(Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.WAITLISTED)
-            .order_by(Enrolment.waitlist_ticket)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def position(self, enrolment: Enrolment) -> int | None:
         if enrolment.status is not EnrolmentStatus.WAITLISTED:
             return None

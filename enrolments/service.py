@@ -20,7 +20,8 @@ from courses.service import lesson_content
 from enrolments import schemas as s
 from enrolments.models import WAITLIST_TICKETS, Enrolment, EnrolmentStatus
 from enrolments.repository import EnrolmentRepository, ProgressRepository, RunForEnrolment, self_enrol
-from enrolments.tasks import confirmation_email, promotion_email
+from enrolments.tasks import confirmation_email
+from enrolments.waitlist import promote_waitlisted
 from lms.accounts.deps import authenticated, rejected
 from lms.accounts.models import User
 from lms.accounts.service import AccountDeps, AccountService
@@ -269,15 +270,8 @@ class EnrolmentService:
 
     async def _promote_or_release(self, run_id: uuid.UUID, now: datetime) -> None:
         """Hand the freed seat to the first in line (seats_taken unchanged), or give it back to the run."""
-        head = await self.enrolments.waitlist_head(run_id)
-        if head is None:
+        if not await promote_waitlisted(self.session, run_id, 1, now):
             await self.enrolments.release_seat(run_id)
-            return
-        head.status = EnrolmentStatus.ENROLLED
-        head.enrolled_at = now
-        head.promoted_at = now
-        await self.session.flush()
-        promotion_email.enqueue(self.session, enrolment_id=str(head.id))
 
     # ------------------------------------------------------------ learner views
 

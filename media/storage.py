@@ -222,23 +222,6 @@ class LocalStorage:
             tmp.unlink(missing_ok=True)
             raise
 
-    def _write_atomic(self, target: Path, source: io.BufferedIOBase | bytes) -> None:
-        if isinstance(source, bytes):
-            self._write_bytes(target, source)
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(source, bytes):
-                    out.write(source)
-                else:
-                    shutil.copyfileobj(source, out, COPY_CHUNK)
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def store_file(self, bucket: str, key: str, source: Path, content_type: str) -> None:
         """Move a finished temporary file into place with its content type (blocking)."""
         target = self._path(bucket, key)
