@@ -36,7 +36,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -50,9 +49,9 @@ from courses.models import (
     Lesson,
     QuizQuestion,
 )
+from lms.db.raw import Compiled, compiled
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
 
-_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 MAX_SEARCH_TERMS = 8  # beyond this a query is a paste, not a search; keeps the tsquery small
 # The catalogue counts matches up to this many and then says "at least": an exact total costs a pass over
 # every match, which grows with the catalogue; nobody pages through fifty pages of twenty courses.
@@ -345,18 +344,15 @@ class _OrderColumns:
 
 
 @cache
-def _compiled(shape: _Shape) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """SQL text, parameter order and constant parameters for a shape: built and compiled once."""
-    done = _statement(shape).compile(dialect=_DIALECT)
-    constants = {k: v.value if isinstance(v, enum.Enum) else v for k, v in done.params.items()}
-    return str(done), tuple(done.positiontup or ()), constants
+def _compiled(shape: _Shape) -> Compiled:
+    """The statement of a shape, built and compiled once."""
+    return compiled(_statement(shape))
 
 
 def catalogue_sql(query: CatalogueQuery, lang: str) -> tuple[str, tuple[Any, ...]]:
     """The statement for a catalogue request and its positional parameters (also used by the benchmark)."""
-    sql, names, constants = _compiled(_shape(query))
-    values = {**constants, **_params(query, lang)}
-    return sql, tuple(values[name] for name in names)
+    statement = _compiled(_shape(query))
+    return statement.sql, tuple(statement.args(**_params(query, lang)))
 
 
 async def catalogue_page(connection: Any, query: CatalogueQuery, lang: str) -> tuple[list[Any], int]:

@@ -68,6 +68,9 @@ class Storage(Protocol):
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``key`` (overwriting: keys are deterministic, so a retry is harmless)."""
 
+    def put_bytes_now(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """``put_bytes``, blocking: for callers that run it in their own threads."""
+
     async def get_bytes(self, bucket: str, key: str, length: int | None = None) -> bytes:
         """Read the object, or only its first ``length`` bytes."""
 
@@ -274,13 +277,13 @@ class LocalStorage:
         if not self.root.is_dir():
             raise FileNotFoundError(f"storage folder {self.root} is missing")
 
-    def _put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    def put_bytes_now(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         self._write_bytes(self._path(bucket, key), data)
         self._store_type(bucket, key, content_type)
 
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         # In a thread even when small: creating a file sometimes takes a millisecond or two of waiting.
-        await anyio.to_thread.run_sync(self._put, bucket, key, data, content_type)
+        await anyio.to_thread.run_sync(self.put_bytes_now, bucket, key, data, content_type)
 
     def _get(self, bucket: str, key: str, length: int | None) -> bytes:
         found = self.open_object(bucket, key)
@@ -514,11 +517,11 @@ class S3Storage:
     async def ping(self) -> None:
         await anyio.to_thread.run_sync(self.client.bucket_exists, self.buckets[0])
 
-    def _put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    def put_bytes_now(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
 
     async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        await anyio.to_thread.run_sync(self._put, bucket, key, data, content_type)
+        await anyio.to_thread.run_sync(self.put_bytes_now, bucket, key, data, content_type)
 
     def _get(self, bucket: str, key: str, length: int | None) -> bytes:
         try:
