@@ -8,18 +8,19 @@ unique (certificate, version) pair keep one version in the database.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import anyio
-import anyio.lowlevel
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +36,17 @@ from media.storage import Storage
 logger = logging.getLogger("certificates")
 
 PDF_TYPE = "application/pdf"
-UPLOAD_LANES = 8  # PDFs of a batch being stored at once, each in a thread while the next ones render
+UPLOAD_LANES = 8  # PDFs being stored at once, each in a store thread
+
+_threads: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _store_threads() -> ThreadPoolExecutor:
+    """This process's store threads (made on first use, again in a forked child, which has no threads)."""
+    global _threads
+    if _threads is None or _threads[0] != os.getpid():
+        _threads = (os.getpid(), ThreadPoolExecutor(UPLOAD_LANES, thread_name_prefix="certificate-store"))
+    return _threads[1]
 
 
 def object_key(code: str, version: int) -> str:
@@ -121,6 +132,20 @@ class Rendered:
 
 
 @dataclass(frozen=True, slots=True)
+class Printing:
+    """A rendered batch whose PDFs the store threads are storing."""
+
+    rendered: list[Rendered]
+    stores: list[Future[None]]
+
+    async def stored(self) -> None:
+        """Wait until every PDF is stored; raise the first failure (the caller's transaction must then
+        roll back: its rows would name PDFs that are missing)."""
+        for store in self.stores:
+            await asyncio.wrap_future(store)
+
+
+@dataclass(frozen=True, slots=True)
 class Printer:
     settings: Settings
     storage: Storage
@@ -164,50 +189,47 @@ class Printer:
         now: datetime,
         must_succeed: frozenset[uuid.UUID],
         off_loop: bool = False,
-    ) -> list[Rendered]:
-        """Print and store the next version of each certificate (with its learner, course and time zone).
+    ) -> Printing:
+        """Print the next version of each certificate (with its learner, course and time zone), then hand
+        the PDFs to the store threads.
 
-        A failure on a certificate in ``must_succeed`` raises (the caller's transaction rolls back and the
-        task is retried); any other failure leaves that certificate out, for its own task to retry.
-        ``off_loop`` renders in a thread, for callers that share their event loop (the API). Each PDF is
-        stored as soon as it is rendered, at most ``UPLOAD_LANES`` at once, while the next ones render.
+        A rendering failure on a certificate in ``must_succeed`` raises (the caller's transaction rolls
+        back and the task is retried); any other leaves that certificate out, for its own task to retry.
+        ``off_loop`` renders in a thread, for callers that share their event loop (the API).
+
+        The caller writes the printed rows while the PDFs are being stored, then awaits
+        ``Printing.stored()`` before it commits. Storing starts once the whole batch is rendered: store
+        threads working beside the renderer slowed it by a sixth (each handing the GIL back and forth),
+        more than they saved, whereas while the rows are written the event loop only waits.
         """
         branding = self.branding
-        bucket = self.settings.bucket_certificates
-        rendered: list[Rendered] = []
         failures: dict[uuid.UUID, BaseException] = {}
-        lanes = anyio.Semaphore(UPLOAD_LANES)
-
-        async def upload(certificate_id: uuid.UUID, key: str, pdf: bytes) -> None:
-            async with lanes:
-                try:
-                    await self.storage.put_bytes(bucket, key, pdf, PDF_TYPE)
-                except Exception as exc:
-                    failures[certificate_id] = exc
-
-        async with anyio.create_task_group() as uploads:
-            for certificate, learner, course, timezone in batch:
-                try:
-                    printed = self.compose(
-                        certificate, learner, course, timezone, certificate.version + 1, now
-                    )
-                    if off_loop:
-                        pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
-                    else:
-                        pdf = render_pdf(printed, branding)
-                except Exception as exc:
-                    failures[certificate.id] = exc
-                    continue
-                key = object_key(certificate.code, printed.version)
-                rendered.append(Rendered(certificate.id, printed, key, hashlib.sha256(pdf).hexdigest()))
-                uploads.start_soon(upload, certificate.id, key, pdf)
-                await anyio.lowlevel.checkpoint()  # let the upload start while the next PDF renders
-
+        rendered: list[Rendered] = []
+        pdfs: list[bytes] = []
+        for certificate, learner, course, timezone in batch:
+            try:
+                printed = self.compose(certificate, learner, course, timezone, certificate.version + 1, now)
+                if off_loop:
+                    pdf = await anyio.to_thread.run_sync(render_pdf, printed, branding)
+                else:
+                    pdf = render_pdf(printed, branding)
+            except Exception as exc:
+                failures[certificate.id] = exc
+                continue
+            key = object_key(certificate.code, printed.version)
+            rendered.append(Rendered(certificate.id, printed, key, hashlib.sha256(pdf).hexdigest()))
+            pdfs.append(pdf)
         for certificate_id, failure in failures.items():
             if certificate_id in must_succeed:
                 raise failure
             logger.warning("certificate %s not printed in this batch: %r", certificate_id, failure)
-        return [item for item in rendered if item.certificate_id not in failures]
+        threads = _store_threads()
+        bucket = self.settings.bucket_certificates
+        stores = [
+            threads.submit(self.storage.put_bytes_now, bucket, item.key, pdf, PDF_TYPE)
+            for item, pdf in zip(rendered, pdfs, strict=True)
+        ]
+        return Printing(rendered, stores)
 
     async def print(
         self,
@@ -219,20 +241,21 @@ class Printer:
         actor_id: uuid.UUID | None = None,
         off_loop: bool = False,
     ) -> list[Certificate]:
-        """Print the next version of each (locked) certificate, as ``render`` does; returns those printed."""
+        """Print and store the next version of each (locked) certificate, as ``render`` does; returns those
+        printed."""
         facts = await CertificateRepository(session=session).printing_facts([c.id for c in certificates])
         missing = {c.id for c in certificates if c.id not in facts}
         if missing & must_succeed:
             raise LookupError("the certificate's learner, course or run is missing")
         by_id = {certificate.id: certificate for certificate in certificates}
-        rendered = await self.render(
+        printing = await self.render(
             [(c, *facts[c.id]) for c in certificates if c.id not in missing],
             now=now,
             must_succeed=must_succeed,
             off_loop=off_loop,
         )
         printed_ok: list[Certificate] = []
-        for item in rendered:
+        for item in printing.rendered:
             certificate = by_id[item.certificate_id]
             record(certificate, item, now)
             session.add(
@@ -247,6 +270,7 @@ class Printer:
                 )
             )
             printed_ok.append(certificate)
+        await printing.stored()
         return printed_ok
 
 
@@ -277,7 +301,9 @@ async def issue_owed(
     The others are first those whose outbox messages are in ``prefer``, then the oldest. Returns the
     certificates issued (none when this one is already issued: a repeated delivery) and the outbox
     messages of the others, now done. The batch is read as plain rows and written with one statement per
-    table: the entities and their unit of work cost more than a certificate's rendering does.
+    table: the entities and their unit of work cost more than a certificate's rendering does. The PDFs
+    are stored while the rows are written; if one cannot be stored, this raises and the whole batch
+    rolls back (the task is retried, the others stay owed for their own tasks).
     """
     repo = CertificateRepository(session=session)
     first = await repo.lock_owed(certificate_id)
@@ -286,11 +312,12 @@ async def issue_owed(
     await repo.relax_durability()
     batch = [first, *await repo.lock_more_owed(first.id, batch_size - 1, prefer)]
     now = datetime.now(UTC)
-    rendered = await printer.render(
+    printing = await printer.render(
         [(owed, owed.learner, owed.course, owed.timezone) for owed in batch],
         now=now,
         must_succeed=frozenset({first.id}),
     )
+    rendered = printing.rendered
     await repo.record_issued(
         [IssuedVersion(item.certificate_id, item.values(), snapshot_json(item.printed)) for item in rendered],
         now,
@@ -298,4 +325,5 @@ async def issue_owed(
     done = {item.certificate_id for item in rendered}
     closed = [owed.outbox_id for owed in batch[1:] if owed.id in done and owed.outbox_id is not None]
     await outbox.mark_done_all(session, closed, now)
+    await printing.stored()  # a PDF that could not be stored fails the batch: its rows roll back
     return Issued([(item.certificate_id, item.printed.version) for item in rendered], closed)

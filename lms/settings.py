@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     certificate_signatory_title: str = ""
     certificate_verify_base_url: str | None = None  # the QR code's target; public_url when unset
     certificate_download_ttl: int = Field(default=120, ge=10, le=3600)  # seconds a download link works
-    certificate_batch_size: int = Field(default=25, ge=1, le=500)  # owed certificates one task issues
+    certificate_batch_size: int = Field(default=50, ge=1, le=500)  # owed certificates one task issues
 
     # media: allow-lists and limits per kind, upload and download lifetimes, processing
     media_video_types: Annotated[list[str], NoDecode] = Field(default=["video/mp4", "video/webm"])

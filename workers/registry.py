@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lms.db import outbox
 from lms.db.outbox import PUBLISHER_KEY, Envelope, OutboxMessage, Publisher, enqueue
 from lms.db.session import after_commit
 from workers.queues import Queue
@@ -52,20 +52,14 @@ class TaskSpec:
         """Owe this task once per payload; after commit they are published together, as one broker message.
 
         For the work of a batch: publishing each row after commit costs the committing process a thread
-        hop and a broker round trip per row. The rows are inserted with one statement, now.
+        hop and a broker round trip per row. The rows are inserted with one statement, now
+        (``outbox.insert_all``).
         """
         if not self.owed:
             raise TypeError(f"{self.name} is a periodic task, not owed work")
-        ids = [uuid.uuid4() for _ in payloads]
+        ids = await outbox.insert_all(session, self.name, self.queue.value, payloads)
         if not ids:
             return ids
-        await session.execute(
-            insert(OutboxMessage),
-            [
-                {"id": outbox_id, "task": self.name, "queue": self.queue.value, "payload": payload}
-                for outbox_id, payload in zip(ids, payloads, strict=True)
-            ],
-        )
         publisher: Publisher | None = session.info.get(PUBLISHER_KEY)
         if publisher is not None:
             envelopes = [Envelope(outbox_id, self.name, self.queue.value) for outbox_id in ids]

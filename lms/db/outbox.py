@@ -15,18 +15,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy import CheckConstraint, Enum, Index, String, Text, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms.db.base import Base, UUIDPrimaryKey
+from lms.db.raw import driver_connection
 from lms.db.session import after_commit
 
 logger = logging.getLogger("lms.outbox")
 
 PUBLISHER_KEY = "lms.publisher"
 MAX_BACKOFF_DOUBLINGS = 6  # re-publishing waits grace * 2**n, capped: about 10 minutes with a 10 s grace
+_MARK_DONE_ALL = (
+    "UPDATE outbox SET status = 'done', completed_at = $1, last_error = NULL WHERE id = ANY($2::uuid[])"
+)
+_JSON = msgspec.json.Encoder()
+_INSERT_ALL = (
+    "INSERT INTO outbox (id, task, queue, payload, status, attempts, publish_count)"
+    " SELECT id, $2, $3, payload::jsonb, 'pending', 0, 0"
+    " FROM unnest($1::uuid[], $4::text[]) AS v(id, payload)"
+)
 SWEEP_BATCH = 500  # rows one sweep re-publishes at most; the next sweep takes the rest
 
 
@@ -88,6 +99,18 @@ def enqueue(session: AsyncSession, task: str, queue: str, **payload: Any) -> Out
     return message
 
 
+async def insert_all(
+    session: AsyncSession, task: str, queue: str, payloads: Sequence[dict[str, Any]]
+) -> list[uuid.UUID]:
+    """Record owed work, a row per payload, with one statement; publishing is the caller's
+    (``TaskSpec.enqueue_all`` publishes them together after commit)."""
+    ids = [uuid.uuid4() for _ in payloads]
+    if ids:
+        connection = await driver_connection(session)
+        await connection.execute(_INSERT_ALL, ids, task, queue, [_JSON.encode(p).decode() for p in payloads])
+    return ids
+
+
 async def claim(session: AsyncSession, outbox_id: uuid.UUID) -> OutboxMessage | None:
     """Lock a pending message for this worker; None when it is done, gone, or being worked on elsewhere."""
     stmt = (
@@ -105,14 +128,10 @@ def mark_done(message: OutboxMessage) -> None:
 
 
 async def mark_done_all(session: AsyncSession, outbox_ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Mark these (locked) messages done with one statement."""
+    """Mark these (locked) messages done with one statement, on the session's asyncpg connection."""
     if outbox_ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids))
-            .values(status=OutboxStatus.DONE, completed_at=now, last_error=None)
-            .execution_options(synchronize_session=False)
-        )
+        connection = await driver_connection(session)
+        await connection.execute(_MARK_DONE_ALL, now, list(outbox_ids))
 
 
 async def record_failure(session: AsyncSession, outbox_id: uuid.UUID, error: str, *, final: bool) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from certificates.issuing import Printer, issue_owed
+from certificates.issuing import Printer, issue_owed, object_key
 from certificates.models import Certificate, CertificateStatus, CertificateVersion
 from certificates.service import owe_certificate
 from courses.models import Course, CourseFormat
@@ -243,3 +243,42 @@ async def test_one_task_issues_a_batch_of_owed_certificates_and_closes_their_tas
     assert await run_owed(settings) == 1
     assert {(await get_certificate(db, i)).status for i in ids} == {CertificateStatus.ISSUED}
     assert await db.scalar(select(func.count()).select_from(CertificateVersion)) == 5
+
+
+async def test_a_pdf_that_cannot_be_stored_rolls_its_whole_batch_back_for_a_retry(
+    factory: Factory, sessionmaker: Sessions, db: AsyncSession, settings: Settings
+) -> None:
+    course_id, run_id = await make_course(sessionmaker)
+    ids = [await complete(sessionmaker, await factory.user(), course_id, run_id) for _ in range(3)]
+    storage = build_storage(settings)
+    await storage.ensure_buckets()
+    # A folder where the last certificate's PDF has to go: storing that one file fails.
+    blocked = await get_certificate(db, ids[-1])
+    obstacle = settings.resolved_storage_dir / settings.bucket_certificates / object_key(blocked.code, 1)
+    obstacle.mkdir(parents=True)
+    printer = Printer(settings, storage)
+
+    with pytest.raises(IsADirectoryError):
+        async with unit_of_work(sessionmaker) as session:
+            await issue_owed(session, printer, ids[0], 10)
+
+    states = []
+    for certificate_id in ids:
+        certificate = await get_certificate(db, certificate_id)
+        states.append((certificate.status, certificate.version, certificate.outbox_id))
+    assert {(status, version) for status, version, _ in states} == {(CertificateStatus.PENDING, 0)}
+    assert await db.scalar(select(func.count()).select_from(CertificateVersion)) == 0
+    outbox_ids = [outbox_id for _, _, outbox_id in states]
+    statuses = await db.scalars(select(OutboxMessage.status).where(OutboxMessage.id.in_(outbox_ids)))
+    assert set(statuses) == {OutboxStatus.PENDING}
+
+    obstacle.rmdir()
+    async with unit_of_work(sessionmaker) as session:
+        issued = await issue_owed(session, printer, ids[0], 10)
+    assert sorted(certificate_id for certificate_id, _ in issued.certificates) == sorted(ids)
+    for certificate_id in ids:
+        certificate = await get_certificate(db, certificate_id)
+        assert certificate.status is CertificateStatus.ISSUED
+        assert certificate.object_key is not None
+        stored = await storage.get_bytes(settings.bucket_certificates, certificate.object_key)
+        assert hashlib.sha256(stored).hexdigest() == certificate.sha256
