@@ -36,17 +36,16 @@ from media.storage import Storage
 logger = logging.getLogger("certificates")
 
 PDF_TYPE = "application/pdf"
-UPLOAD_LANES = 8  # PDFs being stored at once, each in a store thread
-
-_threads: tuple[int, ThreadPoolExecutor] | None = None
+_threads: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _store_threads() -> ThreadPoolExecutor:
-    """This process's store threads (made on first use, again in a forked child, which has no threads)."""
-    global _threads
-    if _threads is None or _threads[0] != os.getpid():
-        _threads = (os.getpid(), ThreadPoolExecutor(UPLOAD_LANES, thread_name_prefix="certificate-store"))
-    return _threads[1]
+def _store_threads(lanes: int) -> ThreadPoolExecutor:
+    """This process's store threads, ``lanes`` of them (made on first use, and again in a forked child,
+    which has no threads)."""
+    key = (os.getpid(), lanes)
+    if key not in _threads:
+        _threads[key] = ThreadPoolExecutor(lanes, thread_name_prefix="certificate-store")
+    return _threads[key]
 
 
 def object_key(code: str, version: int) -> str:
@@ -223,7 +222,7 @@ class Printer:
             if certificate_id in must_succeed:
                 raise failure
             logger.warning("certificate %s not printed in this batch: %r", certificate_id, failure)
-        threads = _store_threads()
+        threads = _store_threads(self.storage.store_lanes)
         bucket = self.settings.bucket_certificates
         stores = [
             threads.submit(self.storage.put_bytes_now, bucket, item.key, pdf, PDF_TYPE)

@@ -58,6 +58,9 @@ class UploadedPart:
 class Storage(Protocol):
     """What every backend offers. Blocking client calls never run on the event loop."""
 
+    # How many objects are best stored at once by a caller's own threads (``put_bytes_now``).
+    store_lanes: int
+
     async def ping(self) -> None:
         """Raise when the store cannot be reached."""
 
@@ -169,6 +172,9 @@ class LocalStorage:
 
     META = ".meta"  # content types of stored objects, beside the bucket folders
     MULTIPART = ".multipart"
+    # Creating files in one folder takes its lock: two writers keep the disk busy, more only compete with
+    # the database and the caller for the CPU (measured: batches of 50 PDFs 2-3% faster than with eight).
+    store_lanes = 2
 
     def __init__(self, settings: Settings) -> None:
         self.root = settings.resolved_storage_dir
@@ -495,6 +501,8 @@ class S3Storage:
     Two clients: ``client`` talks to the internal endpoint (the service name inside the deployment);
     ``signer`` only signs URLs for the public endpoint the browser uses and never connects.
     """
+
+    store_lanes = 8  # network round trips overlap
 
     def __init__(self, settings: Settings) -> None:
         assert settings.s3_endpoint
