@@ -19,6 +19,7 @@ from lms.db.outbox import Envelope
 from lms.db.session import unit_of_work
 from lms.settings import Settings
 from workers.bridge import bridge
+from workers.publishing import DetachedPublisher
 from workers.queues import Queue
 from workers.registry import REGISTRY, WARM_UPS, TaskContext, TaskSpec
 from workers.runtime import Runtime
@@ -250,7 +251,7 @@ def create_celery(settings: Settings, *, database_url: str | None = None) -> Cel
         },
     )
     publisher = CeleryPublisher(app)
-    runtime = Runtime(settings, publisher, database_url)
+    runtime = Runtime(settings, DetachedPublisher(publisher), database_url)
     app.conf["aula_runtime"] = runtime
     app.conf["aula_publisher"] = publisher
     bridge.on_new_loop(runtime.forget)
