@@ -273,14 +273,12 @@ def _statement(shape: _Shape) -> Any:
     if shape.search or shape.competence or shape.open_now:
         matches = select(*keys).where(*conditions).cte("matches")
         total = select(func.count().label("total")).select_from(matches).subquery("total")
-        order = order_of(matches.c)
-        page_ids = (
-            select(matches.c.id, func.row_number().over(order_by=order).label("ordinal"))
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-            .subquery("page_ids")
-        )
+        # The page is cut before it is numbered: under a window function the sort could not stop at the
+        # page (a full sort of every match instead of keeping the best ``limit + offset``).
+        cut = select(matches).order_by(*order_of(matches.c)).limit(limit).offset(offset).subquery("cut")
+        page_ids = select(
+            cut.c.id, func.row_number().over(order_by=order_of(cut.c)).label("ordinal")
+        ).subquery("page_ids")
         ranked = (
             select(*card, page_ids.c.ordinal)
             .select_from(page_ids.join(Course, Course.id == page_ids.c.id))

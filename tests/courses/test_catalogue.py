@@ -165,6 +165,9 @@ async def test_sorting_and_pagination_with_a_total(
     soonest = _slugs(await client.get(f"{API}/courses", params={"sort": "start_date"}))
     page = await client.get(f"{API}/courses", params={"sort": "newest", "limit": 2, "offset": 2})
     beyond = await client.get(f"{API}/courses", params={"limit": 2, "offset": 40})
+    # A filter answered from one pass over its matches (competence, search, open now) pages alike.
+    second = {"competence": "1.1", "sort": "newest", "limit": 1, "offset": 1}
+    competent = await client.get(f"{API}/courses", params=second)
 
     assert newest == [
         "programacio-python",
@@ -179,6 +182,8 @@ async def test_sorting_and_pagination_with_a_total(
     assert page.json()["total"] == 4
     assert page.json()["total_is_lower_bound"] is False
     assert beyond.json() == {"items": [], "total": 4, "total_is_lower_bound": False, "limit": 2, "offset": 40}
+    assert _slugs(competent) == ["informatica-basica"]
+    assert competent.json()["total"] == 2
     card = next(
         i for i in (await client.get(f"{API}/courses")).json()["items"] if i["slug"].startswith("cib")
     )
