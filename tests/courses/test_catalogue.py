@@ -166,7 +166,7 @@ async def test_sorting_and_pagination_with_a_total(
     page = await client.get(f"{API}/courses", params={"sort": "newest", "limit": 2, "offset": 2})
     beyond = await client.get(f"{API}/courses", params={"limit": 2, "offset": 40})
     # A filter answered from one pass over its matches (competence, search, open now) pages alike.
-    second = {"competence": "1.1", "sort": "newest", "limit": 1, "offset": 1}
+    second: dict[str, str | int] = {"competence": "1.1", "sort": "newest", "limit": 1, "offset": 1}
     competent = await client.get(f"{API}/courses", params=second)
 
     assert newest == [
