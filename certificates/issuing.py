@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,21 +30,12 @@ from certificates.render import Branding, Printed, render_pdf
 from certificates.repository import CertificateRepository, CourseFacts, IssuedVersion, Learner
 from lms.db import outbox
 from lms.settings import Settings
+from lms.threads import process_threads
 from media.storage import Storage
 
 logger = logging.getLogger("certificates")
 
 PDF_TYPE = "application/pdf"
-_threads: dict[tuple[int, int], ThreadPoolExecutor] = {}
-
-
-def _store_threads(lanes: int) -> ThreadPoolExecutor:
-    """This process's store threads, ``lanes`` of them (made on first use, and again in a forked child,
-    which has no threads)."""
-    key = (os.getpid(), lanes)
-    if key not in _threads:
-        _threads[key] = ThreadPoolExecutor(lanes, thread_name_prefix="certificate-store")
-    return _threads[key]
 
 
 def object_key(code: str, version: int) -> str:
@@ -222,7 +212,7 @@ class Printer:
             if certificate_id in must_succeed:
                 raise failure
             logger.warning("certificate %s not printed in this batch: %r", certificate_id, failure)
-        threads = _store_threads(self.storage.store_lanes)
+        threads = process_threads("certificate-store", self.storage.store_lanes)
         bucket = self.settings.bucket_certificates
         stores = [
             threads.submit(self.storage.put_bytes_now, bucket, item.key, pdf, PDF_TYPE)

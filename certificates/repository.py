@@ -120,15 +120,16 @@ def _owed(row: Any) -> Owed:
 
 # Owed and not being worked on: literals rather than parameters, so that the statements' generic plans
 # still match the partial index on pending certificates.
+_PENDING = Certificate.status == literal_column("'pending'")
 _OWED = (
-    Certificate.status == literal_column("'pending'"),
+    _PENDING,
     Certificate.outbox_id == OutboxMessage.id,
     OutboxMessage.status == literal_column("'pending'"),
     OutboxMessage.attempts == literal_column("0"),
 )
 _LOCK_OWED = compiled(
     _with_facts(select(*_OWED_COLUMNS).select_from(Certificate))
-    .where(Certificate.id == bindparam("certificate_id", type_=Uuid), _OWED[0])
+    .where(Certificate.id == bindparam("certificate_id", type_=Uuid), _PENDING)
     .with_for_update(of=Certificate)
 )
 # The rest of the broker message, in its order: from each outbox row to its certificate by primary key,

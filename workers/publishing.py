@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import anyio.to_thread
 
 from lms.db.outbox import Envelope
+from lms.threads import process_threads
 
 logger = logging.getLogger("workers.publishing")
 MAX_BATCH = 500  # envelopes sent in one broker round of a background flush
@@ -92,16 +91,13 @@ class DetachedPublisher:
 
     def __init__(self, inner: BlockingPublisher) -> None:
         self.inner = inner
-        self._thread: tuple[int, ThreadPoolExecutor] | None = None
 
     @property
     def app(self) -> object:
         return getattr(self.inner, "app", None)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        if self._thread is None or self._thread[0] != os.getpid():  # again in a forked child
-            self._thread = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="outbox-publish"))
-        self._thread[1].submit(self._send, list(envelopes))
+        process_threads("outbox-publish", 1).submit(self._send, list(envelopes))
 
     def _send(self, envelopes: list[Envelope]) -> None:
         try:
