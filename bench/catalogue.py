@@ -364,6 +364,7 @@ async def seed(url: str, count: int) -> None:
         await conn.execute("VACUUM FULL courses")
         await conn.execute("VACUUM ANALYZE courses")
         await conn.execute("VACUUM ANALYZE course_runs")
+        await conn.execute("VACUUM ANALYZE course_keys")
     finally:
         await conn.close()
 

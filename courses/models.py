@@ -8,17 +8,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    REAL,
     Boolean,
     CheckConstraint,
+    Column,
     Computed,
+    DateTime,
     Enum,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
@@ -99,12 +105,6 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
             postgresql_using="gin",
             postgresql_where="status = 'published'",
         ),
-        Index(
-            "ix_courses_digcomp",
-            "digcomp",
-            postgresql_using="gin",
-            postgresql_ops={"digcomp": "jsonb_path_ops"},
-        ),
         Index("ix_courses_languages", "languages", postgresql_using="gin"),
         # The catalogue's orders on published courses, read backwards (all keys descending): a page of 20
         # reads about 20 entries. Category (and format) filters and capped totals read the third one.
@@ -173,6 +173,25 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
     modules: Mapped[list[CourseModule]] = relationship(
         lazy="raise", back_populates="course", order_by="CourseModule.position"
     )
+
+
+# The catalogue's own inverted index over published courses, kept by triggers on ``courses`` (migration
+# 0009): one row per word of a course's search document (kind 'w', its best weight: title 1.0, summary,
+# category and tags 0.4, description and speakers 0.2) and per DigComp key (kind 'c': "1.1", "1.1:2" and
+# ":2" for competence 1.1 at level 2). Search and competence filters read their matches, with the sort key
+# and weight, from one B-tree alone: no visit to each matching course's row (decision 0013).
+course_keys = Table(
+    "course_keys",
+    Base.metadata,
+    Column("kind", String(1), nullable=False),
+    Column("key", Text(collation="C"), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("course_id", ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
+    Column("weight", REAL, nullable=False),
+    PrimaryKeyConstraint("kind", "key", "published_at", "course_id", postgresql_include=["weight"]),
+    CheckConstraint("kind IN ('w', 'c')", name="kind_known"),
+    Index("ix_course_keys_course_id", "course_id"),
+)
 
 
 class CourseRun(UUIDPrimaryKey, Timestamps, Base):

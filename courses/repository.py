@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -35,7 +34,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -48,6 +46,7 @@ from courses.models import (
     CourseStatus,
     Lesson,
     QuizQuestion,
+    course_keys,
 )
 from lms.db.raw import Compiled, compiled
 from media.models import Asset, AssetKind, AssetPurpose, AssetStatus
@@ -82,10 +81,24 @@ class CatalogueQuery:
     offset: int = 0
 
 
+def search_words(text: str | None) -> list[str]:
+    """The words of free text, lower-cased, each once, in order ("Infor, exc infor" -> ["infor", "exc"]).
+
+    Split where the text search parser splits (anything but letters and digits), so each word is a
+    prefix of the words PostgreSQL indexed."""
+    words = dict.fromkeys(re.findall(r"[^\W_]+", (text or "").lower()))
+    return list(words)[:MAX_SEARCH_TERMS]
+
+
 def search_terms(text: str | None) -> str | None:
     """A prefix tsquery from free text ("infor exc" -> "infor:* & exc:*"), operators stripped."""
-    words = re.findall(r"\w+", (text or "").lower())[:MAX_SEARCH_TERMS]
+    words = search_words(text)
     return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def competence_key(code: str | None, level: int | None) -> str:
+    """The key of a DigComp filter in ``course_keys``: "1.1", "1.1:2" or ":2" (any competence at level 2)."""
+    return (code or "") + (f":{level}" if level else "")
 
 
 def enrolment_open(now: Any) -> ColumnElement[bool]:
@@ -147,7 +160,7 @@ def in_language(column: Any) -> ColumnElement[str]:
 class _Shape:
     """Which filters a catalogue request uses: one compiled statement per shape."""
 
-    search: bool
+    search: int  # how many words: 0, 1 or 2 (two or more)
     format: bool
     category: bool
     competence: bool
@@ -159,7 +172,7 @@ class _Shape:
 
 
 def _shape(query: CatalogueQuery) -> _Shape:
-    search = search_terms(query.q) is not None
+    search = min(len(search_words(query.q)), 2)
     sort = Sort.NEWEST if query.sort is Sort.RELEVANCE and not search else query.sort
     return _Shape(
         search=search,
@@ -175,18 +188,15 @@ def _shape(query: CatalogueQuery) -> _Shape:
 
 
 def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
-    tag: dict[str, Any] = {}
-    if query.competence:
-        tag["code"] = query.competence
-    if query.level:
-        tag["level"] = query.level
+    words = search_words(query.q)
     return {
         "now": query.now,
         "lang": lang,
+        "word": words[0] if words else None,
         "terms": search_terms(query.q),
         "format": query.format.value if query.format else None,
         "category": query.category,
-        "tag": json.dumps([tag]),
+        "competence_key": competence_key(query.competence, query.level),
         "language": query.language,
         "starts_from": query.starts_from,
         "starts_before": query.starts_before,
@@ -195,41 +205,93 @@ def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
     }
 
 
+def _keyed_matches(shape: _Shape) -> Any:
+    """The published courses with the search word and/or the DigComp key, from ``course_keys`` alone.
+
+    Columns: ``id``, ``published_at`` and, with a search word, ``rank``: the best weight the course has
+    for the word (title 1.0; summary, category and tags 0.4; description and speakers 0.2). The word is a
+    prefix: "informat" finds "informatica", as both are indexed, unaccented and lower-cased. Every match
+    is an index entry; no course row is read. (Several words take the search index instead: it intersects
+    their matches cheaper than grouping them here.)
+    """
+    tagged = None
+    if shape.competence:
+        keys = course_keys.alias("tagged")
+        tagged = (
+            select(keys.c.course_id.label("id"), keys.c.published_at)
+            .where(
+                keys.c.kind == literal_column("'c'"),
+                keys.c.key == bindparam("competence_key", type_=String),
+            )
+            .subquery("tagged")
+        )
+        if shape.search != 1:
+            return tagged
+    # The keys starting with the word sort (bytewise, "C" collation) from the word up to the word followed
+    # by the highest code point; both bounds are computed once per execution (initplans).
+    prefix = func.aula_unaccent(bindparam("word", type_=String))
+    keys = course_keys.alias("word_keys")
+    found = (
+        select(
+            keys.c.course_id.label("id"),
+            func.max(keys.c.published_at).label("published_at"),
+            func.max(keys.c.weight).label("rank"),
+        )
+        .where(
+            keys.c.kind == literal_column("'w'"),
+            keys.c.key >= select(prefix).scalar_subquery(),
+            keys.c.key < select(prefix.concat(literal_column("chr(1114111)"))).scalar_subquery(),
+        )
+        .group_by(keys.c.course_id)
+        .subquery("found")
+    )
+    if tagged is None:
+        return found
+    return (
+        select(found.c.id, found.c.published_at, found.c.rank)
+        .select_from(found.join(tagged, tagged.c.id == found.c.id))
+        .subquery("found_tagged")
+    )
+
+
 def _statement(shape: _Shape) -> Any:
     """The page, the total and each course's next run, with bound parameters for every value.
 
     Two plans, by shape. Filters that an index answers as a set (search, competence, open now)
     select the matches once, with their sort keys, then count them and cut the page from that one pass:
-    ranking needs every match anyway. The others (no filter, format, category) read the page in index
-    order and stop after it, and count matches separately up to ``TOTAL_CAP + 1`` (an index-only scan).
+    ranking needs every match anyway. Search words and competences are read from the catalogue's own
+    index (``course_keys``); the course rows are read only when another filter or the sort needs them.
+    The others (no filter, format, category) read the page in index order and stop after it, and count
+    matches separately up to ``TOTAL_CAP + 1`` (an index-only scan).
     """
     now = bindparam("now", type_=DateTime(timezone=True))
     # A literal, not a bound parameter: the statement is prepared once, and only a literal lets a generic
     # plan use the partial indexes on published courses.
     conditions: list[ColumnElement[bool]] = [Course.status == literal_column("'published'::course_status")]
-    # Parsed once per execution, as an initplan: written inline, a generic plan parsed (and unaccented) the
-    # query again for every row it rechecked and ranked, which doubled a common word's search.
-    tsquery = select(
-        func.to_tsquery(
-            literal_column("'simple'::regconfig"), func.aula_unaccent(bindparam("terms", type_=String))
-        )
-    ).scalar_subquery()
-    if shape.search:
-        conditions.append(Course.search_vector.op("@@")(tsquery))
     if shape.format:
         conditions.append(Course.format == bindparam("format", type_=String).cast(Course.format.type))
     if shape.category:
         conditions.append(Course.category == bindparam("category", type_=String))
-    if shape.competence:
-        conditions.append(Course.digcomp.op("@>")(bindparam("tag", type_=String).cast(JSONB)))
     if shape.language:
         # Checked on the rows other conditions find, not through the array index: a language is shared by
-        # a third to a half of the catalogue, and combining that index with the search index (what a
-        # generic plan chose) cost more than the search itself.
+        # a third to a half of the catalogue, and combining that index with another (what a generic plan
+        # chose) cost more than the other filter itself.
         conditions.append(bindparam("language", type_=String) == any_(Course.languages))
     if shape.open_now:
         # The course's current window (kept from its runs): exact, and read from an index.
         conditions += [Course.enrolling_from <= now, Course.enrolling_until > now]
+    ranked_by: list[Any] = []
+    if shape.search > 1:
+        # Several words: the search index intersects their matches; ranked with the same weights.
+        # The tsquery is parsed once per execution, as an initplan: written inline, a generic plan parsed
+        # (and unaccented) it again for every row it rechecked and ranked.
+        tsquery = select(
+            func.to_tsquery(
+                literal_column("'simple'::regconfig"), func.aula_unaccent(bindparam("terms", type_=String))
+            )
+        ).scalar_subquery()
+        conditions.append(Course.search_vector.op("@@")(tsquery))
+        ranked_by.append(func.ts_rank(Course.search_vector, tsquery).label("rank"))
     run_conditions: list[ColumnElement[bool]] = []
     if shape.starts_from:
         run_conditions.append(CourseRun.starts_at >= bindparam("starts_from", type_=DateTime(timezone=True)))
@@ -259,8 +321,6 @@ def _statement(shape: _Shape) -> Any:
         .label("next_start")
     )
     keys: list[Any] = [Course.id, Course.published_at, Course.popularity]
-    if shape.sort is Sort.RELEVANCE:
-        keys.append(func.ts_rank(Course.search_vector, tsquery).label("rank"))
     if shape.sort is Sort.START_DATE:
         keys.append(next_start)
     card = (
@@ -271,7 +331,22 @@ def _statement(shape: _Shape) -> Any:
     limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
 
     if shape.search or shape.competence or shape.open_now:
-        matches = select(*keys).where(*conditions).cte("matches")
+        if shape.search == 1 or shape.competence:
+            keyed = _keyed_matches(shape)
+            if shape.search == 1:
+                ranked_by.append(keyed.c.rank)
+            # Courses are read only for another filter or for a sort key the index does not hold.
+            if len(conditions) > 1 or shape.sort in (Sort.POPULARITY, Sort.START_DATE):
+                matches = (
+                    select(*keys, *ranked_by)
+                    .select_from(keyed.join(Course, Course.id == keyed.c.id))
+                    .where(*conditions)
+                    .cte("matches")
+                )
+            else:
+                matches = select(keyed.c.id, keyed.c.published_at, *ranked_by).cte("matches")
+        else:
+            matches = select(*keys, *ranked_by).where(*conditions).cte("matches")
         total = select(func.count().label("total")).select_from(matches).subquery("total")
         # The page is cut before it is numbered: under a window function the sort could not stop at the
         # page (a full sort of every match instead of keeping the best ``limit + offset``).

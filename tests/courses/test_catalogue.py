@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +118,75 @@ async def test_search_ignores_accents_and_case_in_all_languages(client: Client, 
     assert _slugs(await client.get(f"{API}/courses", params={"q": "avancada"})) == []  # drafts are invisible
 
 
+async def test_relevance_ranks_title_over_summary_over_description(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    # The best match is published first, so "newest" alone would give the reverse of the relevance order.
+    for slug, fields in [
+        ("al-titol", {"title": {"ca": "Fotografia per a principiants"}}),
+        ("al-resum", {"summary": {"es": "Fotografía con el móvil.", "ca": "Fotografia amb el mòbil."}}),
+        ("a-la-descripcio", {"description": {"ca": "Fotografia amb el mòbil i retoc d'imatges."}}),
+    ]:
+        await published_course(client, staff, slug=slug, **fields)
+    await published_course(client, staff, slug="un-altre-tema", title={"ca": "Fulls de càlcul"})
+
+    def search(q: str, **params: str) -> Any:
+        return client.get(f"{API}/courses", params={"q": q, **params})
+
+    ranked = await search("fotografia")
+    assert _slugs(ranked) == ["al-titol", "al-resum", "a-la-descripcio"]
+    assert ranked.json()["total"] == 3
+    assert _slugs(await search("FOTOGRÀF")) == ["al-titol", "al-resum", "a-la-descripcio"]  # a prefix
+    assert (
+        _slugs(await search("fotografia", sort="newest")) == ["al-titol", "al-resum", "a-la-descripcio"][::-1]
+    )
+    # Several words: every one must match, in any field and any language.
+    assert _slugs(await search("fotografia mobil")) == ["al-resum", "a-la-descripcio"]
+    assert _slugs(await search("mobil fotografia retoc")) == ["a-la-descripcio"]
+    assert _slugs(await search("fotografia_mobil")) == ["al-resum", "a-la-descripcio"]  # split as indexed
+    assert _slugs(await search("fotografiax")) == []
+
+
+async def test_search_and_competences_follow_staff_changes(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await published_course(
+        client, staff, slug="canvis", title={"ca": "Fotografia"}, digcomp=[{"code": "1.1", "level": 2}]
+    )
+    url = f"{API}/staff/courses/{course['id']}"
+
+    async def found(**params: Any) -> list[str]:
+        return _slugs(await client.get(f"{API}/courses", params=params))
+
+    assert await found(q="fotografia") == ["canvis"]
+    assert await found(competence="1.1", level=2) == ["canvis"]
+
+    edit = {"title": {"ca": "Vídeo"}, "digcomp": [{"code": "3.1", "level": 4}]}
+    assert (await client.patch(url, json=edit, headers=staff)).status_code == 200
+    assert await found(q="fotografia") == []
+    assert await found(q="video") == ["canvis"]
+    assert await found(competence="1.1") == []
+    assert await found(competence="3.1", level=4) == ["canvis"]
+    assert await found(level=4) == ["canvis"]
+    assert await found(competence="3.1", level=2) == []
+
+    assert (await client.post(f"{url}/unpublish", headers=staff)).status_code == 200
+    assert await found(q="video") == []
+    assert await found(competence="3.1") == []
+    assert (await client.post(f"{url}/publish", headers=staff)).status_code == 200
+    assert await found(q="video", competence="3.1") == ["canvis"]
+
+    # Popularity and enrolment windows change often and leave the index alone; archiving empties it.
+    keys = "SELECT count(*) FROM course_keys WHERE course_id = :id"
+    indexed = (await db.execute(text(keys), {"id": course["id"]})).scalar_one()
+    await refresh_popularity(db)
+    await db.commit()
+    assert (await db.execute(text(keys), {"id": course["id"]})).scalar_one() == indexed > 0
+    assert (await client.post(f"{url}/archive", headers=staff)).status_code == 200
+    assert await found(q="video") == []
+    assert (await db.execute(text(keys), {"id": course["id"]})).scalar_one() == 0
+
+
 async def test_filters(client: Client, factory: Factory) -> None:
     _, staff = await factory.login_as(Role.STAFF)
     await _catalogue(client, staff)
@@ -134,6 +203,19 @@ async def test_filters(client: Client, factory: Factory) -> None:
     assert _slugs(await get(competence="1.1", level=4)) == ["ciberseguretat-per-a-tothom"]
     assert _slugs(await get(level=5)) == ["programacio-python"]
     assert _slugs(await get(language="en")) == ["ciberseguretat-per-a-tothom"]
+    # Search and competence together, and with filters read from the courses themselves.
+    assert _slugs(await get(q="informatica", competence="1.1")) == ["informatica-basica"]
+    assert _slugs(await get(q="informatica", competence="1.1", level=4)) == []
+    assert _slugs(await get(q="copies seguretat", competence="1.1", level=4)) == [
+        "ciberseguretat-per-a-tothom"
+    ]
+    assert _slugs(await get(q="informatica", language="es")) == []
+    assert _slugs(await get(q="informatica", format="mooc", sort="popularity")) == ["informatica-basica"]
+    # Both runs start together: the newer course first.
+    assert _slugs(await get(competence="1.1", open_now="true", sort="start_date")) == [
+        "ciberseguretat-per-a-tothom",
+        "informatica-basica",
+    ]
     assert "programacio-python" not in _slugs(await get(open_now="true"))
     assert len(_slugs(await get(open_now="true"))) == 3
     window = {
