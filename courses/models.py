@@ -107,7 +107,7 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
         ),
         Index("ix_courses_languages", "languages", postgresql_using="gin"),
         # The catalogue's orders on published courses, read backwards (all keys descending): a page of 20
-        # reads about 20 entries. Category (and format) filters and capped totals read the third one.
+        # reads about 20 entries.
         Index("ix_courses_published_newest", "published_at", "id", postgresql_where="status = 'published'"),
         Index(
             "ix_courses_published_popular",
@@ -116,7 +116,24 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
             "id",
             postgresql_where="status = 'published'",
         ),
-        Index("ix_courses_published_category", "category", "format", postgresql_where="status = 'published'"),
+        # A category's page in either order reads about 20 entries; its capped count, with or without a
+        # format, reads the first from the index alone.
+        Index(
+            "ix_courses_published_category",
+            "category",
+            "published_at",
+            "id",
+            postgresql_where="status = 'published'",
+            postgresql_include=["format"],
+        ),
+        Index(
+            "ix_courses_published_category_popular",
+            "category",
+            "popularity",
+            "published_at",
+            "id",
+            postgresql_where="status = 'published'",
+        ),
         # "Open for enrolment now": courses whose current window has opened (see enrolling_from below).
         Index(
             "ix_courses_published_enrolling",
