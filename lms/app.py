@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,9 +102,15 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             "broker": _broker_check(publisher),
             "storage": _storage_check(settings),
         }
+        # What exists now lives as long as the app: kept out of the collector's sight, a full collection
+        # no longer walks the app's, models' and libraries' objects (about 200,000) and stops stalling
+        # every request in flight (130 ms each time, about every 3,000 catalogue requests).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             closing = getattr(publisher, "aclose", None)
             if closing is not None:
                 await closing()
