@@ -45,7 +45,13 @@ def ensure_environment() -> None:
 
 
 def run(program: str, *args: str) -> int:
-    return subprocess.call([str(BIN / program), *args], cwd=ROOT)
+    child = subprocess.Popen([str(BIN / program), *args], cwd=ROOT)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the program too: let it stop cleanly (`lms dev` stops its worker and database).
+            continue
 
 
 def main(argv: list[str]) -> int:

@@ -76,13 +76,15 @@ def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def _start_dev(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_dev(data_dir: Path, port: int, log: Path, *, as_readme: bool = False) -> subprocess.Popen[bytes]:
+    """``lms dev``, or with ``as_readme`` the README's ``python3 aula.py dev`` (which runs it from .venv)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMS_")}
     env.update(
         {"LMS_DATA_DIR": str(data_dir), "LMS_PASSWORD_HASH_MEMORY_KIB": "1024", "PYTHONPATH": str(ROOT)}
     )
+    command = [str(ROOT / "aula.py")] if as_readme else ["-m", "lms.cli"]
     return subprocess.Popen(
-        [sys.executable, "-m", "lms.cli", "dev", "--port", str(port)],
+        [sys.executable, *command, "dev", "--port", str(port)],
         env=env,
         cwd=data_dir.parent,
         stdout=log.open("wb"),
@@ -91,10 +93,14 @@ def _start_dev(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, as a process manager sends it: the worker and the embedded database must go too."""
+def _stop(proc: subprocess.Popen[bytes], *, ctrl_c: bool = False) -> None:
+    """SIGTERM, as a process manager sends it, or Ctrl-C in a terminal (SIGINT to the whole foreground
+    group): the worker and the embedded database must go too."""
     descendants = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGTERM)
+    if ctrl_c:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(40)
     except subprocess.TimeoutExpired:
@@ -129,7 +135,8 @@ def test_lms_dev_runs_everything_embedded_and_keeps_its_data(tmp_path: Path) -> 
     finally:
         _stop(proc)
 
-    proc = _start_dev(data_dir, port, tmp_path / "dev-again.log")
+    again = tmp_path / "dev-again.log"
+    proc = _start_dev(data_dir, port, again, as_readme=True)
     try:
         assert wait_for(lambda: _get(f"{base}/health/ready")[0] == 200, timeout=120)
         status, tokens = _post(
@@ -143,6 +150,9 @@ def test_lms_dev_runs_everything_embedded_and_keeps_its_data(tmp_path: Path) -> 
         )
         assert status == 200
     finally:
-        _stop(proc)
+        _stop(proc, ctrl_c=True)
+    # Quietly, and the embedded server (detached from the group) is stopped: its postmaster.pid is gone.
+    assert "Traceback" not in again.read_text(errors="replace")
+    assert wait_for(lambda: not (data_dir / "postgres" / "postmaster.pid").exists(), timeout=20)
     # Everything lms dev keeps lives in its data folder; nothing lands in the working directory.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aula", "dev-again.log", "dev.log"]
