@@ -90,9 +90,8 @@ def search_words(text: str | None) -> list[str]:
     return list(words)[:MAX_SEARCH_TERMS]
 
 
-def search_terms(text: str | None) -> str | None:
-    """A prefix tsquery from free text ("infor exc" -> "infor:* & exc:*"), operators stripped."""
-    words = search_words(text)
+def search_terms(words: Sequence[str]) -> str | None:
+    """A prefix tsquery from ``search_words`` (["infor", "exc"] -> "infor:* & exc:*")."""
     return " & ".join(f"{w}:*" for w in words) if words else None
 
 
@@ -193,7 +192,7 @@ def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
         "now": query.now,
         "lang": lang,
         "word": words[0] if words else None,
-        "terms": search_terms(query.q),
+        "terms": search_terms(words),
         "format": query.format.value if query.format else None,
         "category": query.category,
         "competence_key": competence_key(query.competence, query.level),
@@ -486,7 +485,7 @@ class CourseRepository(SQLAlchemyAsyncRepository[Course]):
         filters: list[Any] = []
         if status is not None:
             filters.append(Course.status == status)
-        terms = search_terms(text)
+        terms = search_terms(search_words(text))
         if terms:
             tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), func.aula_unaccent(terms))
             filters.append(Course.search_vector.op("@@")(tsquery))
