@@ -37,7 +37,7 @@ CATALOGUE_MAX_AGE = 60  # seconds: a new course may take a minute to show; pages
 SERVICE_ZONE = ZoneInfo("Europe/Madrid")  # dates in filters are local days of the service
 Lang = Annotated[Literal["ca", "es", "en"] | None, QueryParameter(description="Response language")]
 JSON = "application/json"
-ICS = "text/calendar; charset=utf-8"
+ICS = "text/calendar"  # Litestar adds "; charset=utf-8" to text types
 
 
 def _now() -> datetime:

@@ -28,7 +28,7 @@ from lms.accounts.models import User
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
 Lang = Annotated[Literal["ca", "es", "en"] | None, QueryParameter(description="Response language")]
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # Litestar adds "; charset=utf-8" to text types
 DEPENDENCIES = {
     "enrolments": Provide(provide_enrolment_service),
     "progress": Provide(provide_progress_service),

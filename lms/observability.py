@@ -85,4 +85,5 @@ class Metrics:
 def metrics_endpoint(state: State) -> Response[bytes]:
     """Prometheus metrics."""
     metrics: Metrics = state.metrics
-    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    # Litestar appends "; charset=utf-8" to every text/* type itself.
+    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8"))

@@ -81,7 +81,7 @@ async def test_masterclass_run_calendar_and_feed(client: Client, factory: Factor
     feed = await client.get(f"{API}/calendar/masterclasses.ics")
 
     assert first.status_code == 200
-    assert first.headers["content-type"].startswith("text/calendar")
+    assert first.headers["content-type"] == "text/calendar; charset=utf-8"
     lines = _unfold(first.text)
     assert lines[0] == "BEGIN:VCALENDAR"
     assert "VERSION:2.0" in lines

@@ -290,7 +290,7 @@ async def test_staff_enrol_list_and_withdraw_learners(
         (first.email, "enrolled", None),
         (second.email, "waitlisted", 1),
     ]
-    assert sheet.headers["content-type"].startswith("text/csv")
+    assert sheet.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(sheet.text)))
     assert [r["email"] for r in rows] == [first.email, second.email]
     assert rows[0]["full_name"] == "'=HYPERLINK(1)"  # never a formula in a spreadsheet

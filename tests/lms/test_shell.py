@@ -24,7 +24,9 @@ async def test_liveness_and_readiness(client: Client) -> None:
 
 async def test_metrics_count_requests_by_route(client: Client) -> None:
     await client.get("/health/live")
-    text = (await client.get("/metrics")).text
+    scraped = await client.get("/metrics")
+    text = scraped.text
+    assert scraped.headers["content-type"] == "text/plain; version=1.0.0; charset=utf-8"
     assert 'aula_http_requests_total{method="GET",route="/health/live",status="200"}' in text
     assert "aula_http_request_duration_seconds_bucket" in text
 
