@@ -458,12 +458,17 @@ class CourseRepository(SQLAlchemyAsyncRepository[Course]):
             .execution_options(populate_existing=True)
         )
         if lock:
-            stmt = stmt.with_for_update(of=Course)
+            stmt = stmt.with_for_update(of=Course, key_share=True)  # see ``lock``
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def lock(self, course_id: uuid.UUID) -> Course | None:
-        """The course row, locked so concurrent staff edits of its structure apply one after the other."""
-        stmt = select(Course).where(Course.id == course_id).with_for_update()
+        """The course row, locked so concurrent staff edits of its structure apply one after the other.
+
+        FOR NO KEY UPDATE, not FOR UPDATE: rows that reference the course (enrolments, progress) take
+        KEY SHARE on it while they are written, which FOR UPDATE would make wait for the staff edit. An
+        enrolment waiting so while holding its table lock deadlocked with a capacity change counting seats
+        under ``RunRepository.count_seats``."""
+        stmt = select(Course).where(Course.id == course_id).with_for_update(key_share=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def published_with_outline(self, slug: str) -> Row[Any] | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -174,6 +175,42 @@ async def client(session_client: AsyncTestClient[Litestar], app: Litestar) -> As
     await app.state.limiter.aclose()
     session_client.headers.clear()
     return session_client
+
+
+@pytest.fixture(scope="session")
+async def concurrent_app(settings: Settings) -> AsyncIterator[Litestar]:
+    """A second instance of the app, started in the tests' own event loop.
+
+    Its lifespan runs in a task of its own: it opens a task group, which must be left by the task that
+    entered it (pytest sets session fixtures up and tears them down in different tasks)."""
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    serving = asyncio.create_task(serve())
+    await asyncio.wait([serving, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()  # startup failed: raise its error
+    yield app
+    stop.set()
+    await serving
+
+
+@pytest.fixture
+async def concurrent_client(concurrent_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over HTTP, answering requests sent together at the same time.
+
+    ``client`` runs the app in a thread of its own and waits for each answer before the test's event loop
+    goes on, so requests gathered through it are served one after the other: races need this one.
+    """
+    await concurrent_app.state.limiter.aclose()
+    transport = httpx.ASGITransport(app=concurrent_app)  # type: ignore[arg-type]  # typed ASGI scopes
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        yield client
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import CourseRun
 from enrolments.models import Enrolment, EnrolmentStatus
+from enrolments.service import EnrolmentService
 from lms.accounts.models import AuthSession, Role, User
-from tests.enrolments.helpers import API, Client, Sessions, build_course
+from tests.enrolments.helpers import API, Sessions, build_course
 from tests.support import DEFAULT_PASSWORD, Factory
 
 LEARNERS = 500
@@ -55,16 +57,53 @@ async def many_learners(sessionmaker: Sessions, factory: Factory, count: int) ->
     return [{"Authorization": f"Bearer {tokens.access_token(user, sid, now)}"} for user, sid in ids]
 
 
+async def seats_of(db: AsyncSession, run_id: uuid.UUID) -> tuple[int | None, int, int]:
+    """A run's capacity, the seats it counts and its enrolled learners, read afresh."""
+    db.expire_all()
+    run = (await db.execute(select(CourseRun).where(CourseRun.id == run_id))).scalar_one()
+    seated = await db.execute(
+        select(func.count()).where(Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.ENROLLED)
+    )
+    return run.capacity, run.seats_taken, seated.scalar_one()
+
+
+async def waiting_for_locks(sessionmaker: Sessions) -> list[str]:
+    """The statements of the connections to the test database waiting for a lock another one holds."""
+    async with sessionmaker() as session:
+        found = await session.execute(
+            text(
+                "SELECT query FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return list(found.scalars())
+
+
+async def until_waiting(
+    sessionmaker: Sessions, task: asyncio.Task[Any], *, running: str = "", count: int = 1
+) -> None:
+    """Return once ``count`` connections wait for a lock, one of them running a statement that contains
+    ``running``; fail if ``task`` finishes first or nothing waits within ten seconds."""
+    for _ in range(1000):
+        waiting = await waiting_for_locks(sessionmaker)
+        if len(waiting) >= count and any(running in statement for statement in waiting):
+            return
+        if task.done():
+            raise AssertionError(f"finished without waiting for a lock: {task.result().text}")
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing waited for a lock")
+
+
 @pytest.mark.slow
 async def test_five_hundred_simultaneous_enrolments_fill_fifty_seats_exactly(
-    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
 ) -> None:
     built = await build_course(sessionmaker, capacity=CAPACITY)
     crowd = await many_learners(sessionmaker, factory, LEARNERS)
     body = {"run_id": str(built.run_id)}
 
     answers = await asyncio.gather(
-        *(client.post(f"{API}/me/enrolments", json=body, headers=headers) for headers in crowd)
+        *(concurrent_client.post(f"{API}/me/enrolments", json=body, headers=headers) for headers in crowd)
     )
 
     assert sorted({a.status_code for a in answers}) == [201]
@@ -98,7 +137,10 @@ async def test_five_hundred_simultaneous_enrolments_fill_fifty_seats_exactly(
         (a.json()["id"], h) for a, h in zip(answers, crowd, strict=True) if a.json()["status"] == "enrolled"
     ]
     withdrawals = await asyncio.gather(
-        *(client.delete(f"{API}/me/enrolments/{eid}", headers=h) for eid, h in leaving[:WITHDRAWALS])
+        *(
+            concurrent_client.delete(f"{API}/me/enrolments/{eid}", headers=h)
+            for eid, h in leaving[:WITHDRAWALS]
+        )
     )
 
     assert {w.status_code for w in withdrawals} == {200}
@@ -123,7 +165,7 @@ async def test_five_hundred_simultaneous_enrolments_fill_fifty_seats_exactly(
     assert seated.scalar_one() == CAPACITY
     run = (await db.execute(select(CourseRun).where(CourseRun.id == built.run_id))).scalar_one()
     assert run.seats_taken == CAPACITY
-    new_head = await client.get(
+    new_head = await concurrent_client.get(
         f"{API}/me/enrolments", headers=crowd[[a.json()["id"] for a in answers].index(str(line[WITHDRAWALS]))]
     )
     assert new_head.json()[0]["waitlist_position"] == 1
@@ -131,7 +173,7 @@ async def test_five_hundred_simultaneous_enrolments_fill_fifty_seats_exactly(
 
 @pytest.mark.slow
 async def test_a_capacity_given_to_a_busy_unlimited_run_counts_every_seat(
-    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
 ) -> None:
     """Enrolments in a run without a capacity count no seats; staff giving it one mid-rush must count the
     learners enrolled before, during and after, each exactly once."""
@@ -144,7 +186,7 @@ async def test_a_capacity_given_to_a_busy_unlimited_run_counts_every_seat(
 
     async def enrol_one(headers: dict[str, str]) -> Any:
         nonlocal done
-        answer = await client.post(f"{API}/me/enrolments", json=body, headers=headers)
+        answer = await concurrent_client.post(f"{API}/me/enrolments", json=body, headers=headers)
         done += 1
         if done == 100:
             third_in.set()
@@ -152,7 +194,9 @@ async def test_a_capacity_given_to_a_busy_unlimited_run_counts_every_seat(
 
     async def set_capacity() -> int:
         await third_in.wait()
-        answer = await client.patch(f"{API}/staff/runs/{built.run_id}", json={"capacity": 400}, headers=staff)
+        answer = await concurrent_client.patch(
+            f"{API}/staff/runs/{built.run_id}", json={"capacity": 400}, headers=staff
+        )
         return answer.status_code
 
     capacity_change = asyncio.create_task(set_capacity())
@@ -160,13 +204,87 @@ async def test_a_capacity_given_to_a_busy_unlimited_run_counts_every_seat(
 
     assert await capacity_change == 200
     assert {(a.status_code, a.json()["status"]) for a in answers} == {(201, "enrolled")}
-    db.expire_all()
-    run = (await db.execute(select(CourseRun).where(CourseRun.id == built.run_id))).scalar_one()
-    seated = (
-        await db.execute(
-            select(func.count()).where(
-                Enrolment.run_id == built.run_id, Enrolment.status == EnrolmentStatus.ENROLLED
+    assert await seats_of(db, built.run_id) == (400, 300, 300)
+
+
+async def test_a_capacity_change_counts_an_enrolment_still_in_flight(
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    """An enrolment in an unlimited run has inserted its row but not committed when staff give the run a
+    capacity: the change waits for it to commit, and counts it."""
+    built = await build_course(sessionmaker, capacity=None)
+    learner, _ = await factory.login_as(Role.LEARNER)
+    _, staff = await factory.login_as(Role.STAFF)
+    async with sessionmaker() as in_flight, in_flight.begin():
+        enrolled = await EnrolmentService(in_flight, factory.settings).enrol(learner.id, built.run_id)
+        assert enrolled.enrolment.status == "enrolled"
+        change = asyncio.create_task(
+            concurrent_client.patch(f"{API}/staff/runs/{built.run_id}", json={"capacity": 10}, headers=staff)
+        )
+        await until_waiting(sessionmaker, change)  # for the enrolment's transaction to end
+    answer = await change
+
+    assert answer.status_code == 200
+    assert answer.json()["seats_taken"] == 1
+    assert await seats_of(db, built.run_id) == (10, 1, 1)
+
+
+async def test_an_enrolment_starting_while_a_capacity_change_commits_takes_a_seat(
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    """The race of the slow test above, made certain. Staff give an unlimited run a capacity; after the
+    seats are counted and before the change commits, a learner enrols. That enrolment must wait and take
+    a seat under the new capacity: one that decided on the old "unlimited" would hold no seat, and the run
+    would count one learner fewer than it has."""
+    built = await build_course(sessionmaker, capacity=None)
+    _, learner = await factory.login_as(Role.LEARNER)
+    _, staff = await factory.login_as(Role.STAFF)
+    async with sessionmaker() as holder, holder.begin():
+        # The change writes its audit entry after counting: holding that table stops it right there.
+        await holder.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+        change = asyncio.create_task(
+            concurrent_client.patch(f"{API}/staff/runs/{built.run_id}", json={"capacity": 10}, headers=staff)
+        )
+        await until_waiting(sessionmaker, change, running="audit_log")
+        enrolment = asyncio.create_task(
+            concurrent_client.post(
+                f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=learner
             )
         )
-    ).scalar_one()
-    assert (run.capacity, run.seats_taken, seated) == (400, 300, 300)
+        await until_waiting(sessionmaker, enrolment, count=2)
+    changed, enrolled = await change, await enrolment
+
+    assert changed.status_code == 200
+    assert (enrolled.status_code, enrolled.json()["status"]) == (201, "enrolled")
+    assert await seats_of(db, built.run_id) == (10, 1, 1)
+
+
+async def test_learners_enrol_while_staff_edit_their_course(
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    """A staff edit holds the course row until it commits; enrolments, which only reference the course,
+    go on meanwhile. (Made to wait, an enrolment holding its own locks deadlocked with a capacity change.)"""
+    built = await build_course(sessionmaker, capacity=None, lessons=("article",))
+    _, learner = await factory.login_as(Role.LEARNER)
+    _, staff = await factory.login_as(Role.STAFF)
+    async with sessionmaker() as holder, holder.begin():
+        await holder.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))  # the edit stops before commit
+        edit = asyncio.create_task(
+            concurrent_client.patch(
+                f"{API}/staff/courses/{built.course_id}", json={"category": "ofimatica"}, headers=staff
+            )
+        )
+        await until_waiting(sessionmaker, edit, running="audit_log")
+        enrolment = asyncio.create_task(
+            concurrent_client.post(
+                f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=learner
+            )
+        )
+        answered_first, _ = await asyncio.wait({enrolment}, timeout=10)
+        edit_still_open = not edit.done()
+    enrolled, edited = await enrolment, await edit
+
+    assert answered_first  # the enrolment did not wait for the edit to commit
+    assert edit_still_open
+    assert (enrolled.status_code, enrolled.json()["status"]) == (201, "enrolled")
+    assert (edited.status_code, edited.json()["category"]) == (200, "ofimatica")

@@ -8,6 +8,7 @@ import io
 import uuid
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,14 +45,16 @@ async def test_learner_enrols_once_and_a_second_request_returns_the_same_enrolme
 
 
 async def test_one_learner_enrolling_many_times_at_once_gets_one_enrolment_and_one_seat(
-    client: Client, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
 ) -> None:
     built = await build_course(sessionmaker, capacity=10)
     _, headers = await factory.login_as(Role.LEARNER)
 
     answers = await asyncio.gather(
         *[
-            client.post(f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=headers)
+            concurrent_client.post(
+                f"{API}/me/enrolments", json={"run_id": str(built.run_id)}, headers=headers
+            )
             for _ in range(20)
         ]
     )
