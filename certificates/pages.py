@@ -75,8 +75,9 @@ def verification_page(
         css, heading = "valid", text(language, "valid")
         detail = text(language, "valid_detail", issuer=issuer)
     rows: list[tuple[str, str, str]] = [
-        ("learner", escape(certificate.learner_name or ""), ' class="name"'),
-        ("course", escape(certificate.course_title or ""), ""),
+        # dir="auto": a name in Arabic or Hebrew script is laid out right to left, punctuation included
+        ("learner", escape(certificate.learner_name or ""), ' class="name" dir="auto"'),
+        ("course", escape(certificate.course_title or ""), ' dir="auto"'),
         ("format", escape(format_label(certificate.course_format or "", language)), ""),
     ]
     if certificate.hours is not None:

@@ -7,16 +7,19 @@ byte-for-byte deterministic (ReportLab's invariant mode), so a retried issuance 
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import arabic_reshaper
 import segno
+from bidi import get_display
 from reportlab import rl_config
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, landscape
@@ -230,6 +233,20 @@ def prepare() -> None:
     )
 
 
+# Hebrew, Arabic (with Syriac, Thaana, N'Ko...) and their presentation forms.
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+@lru_cache(maxsize=256)
+def visual(value: str) -> str:
+    """``value`` as drawn, left to right: a PDF shows glyphs in the order it is given, unjoined. Arabic
+    letters take their contextual (joined) forms and right-to-left runs are reversed, so "محمد" prints
+    joined and reading from the right; text without such scripts is returned as it is."""
+    if not _RIGHT_TO_LEFT.search(value):
+        return value
+    return str(get_display(arabic_reshaper.reshape(value)))
+
+
 def runs(value: str, font_name: str) -> list[tuple[str, str]]:
     """Split ``value`` into (font, text) runs: the main font where it has the glyph, else the fallback."""
     primary = _coverage(font_name)
@@ -245,12 +262,14 @@ def runs(value: str, font_name: str) -> list[tuple[str, str]]:
 
 
 def text_width(value: str, font_name: str, size: float) -> float:
-    return float(sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(value, font_name)))
+    return float(
+        sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(visual(value), font_name))
+    )
 
 
 def draw_text(canvas: Canvas, value: str, x: float, y: float, font_name: str, size: float) -> None:
     """Draw left-aligned text, switching to the fallback font for characters the main font lacks."""
-    for font, part in runs(value, font_name):
+    for font, part in runs(visual(value), font_name):
         canvas.setFont(font, size)
         canvas.drawString(x, y, part)
         x += pdfmetrics.stringWidth(part, font, size)

@@ -25,6 +25,7 @@ from certificates.render import (
     render_pdf,
     runs,
     text_width,
+    visual,
 )
 
 LONG_NAME = "Maria Àngels Puig-Ferrer d'Olivella i Castellví de Sant Martí"
@@ -142,6 +143,33 @@ def test_names_beyond_the_common_repertoire_spill_into_further_subsets_and_still
 
     assert len(font_programs(pdf)) > 2  # a second subset of the bold font
     assert name in text_of(pdf)
+
+
+def test_right_to_left_text_is_put_in_drawing_order_with_arabic_letters_joined() -> None:
+    # "Muhammad Ali": each letter takes its initial, medial or final form, and the words read from the right.
+    assert visual("محمد علي") == "\ufef2\ufee0\ufecb \ufeaa\ufee4\ufea4\ufee3"
+    assert visual("שרה כהן") == "ןהכ הרש"  # Hebrew has no joining, only the order
+    assert visual("Anna محمد Puig") == "Anna \ufeaa\ufee4\ufea4\ufee3 Puig"  # Latin runs keep theirs
+    assert visual("Núria Sala i Bosch") == "Núria Sala i Bosch"
+
+
+@pytest.mark.parametrize("name", ["محمد علي", "فاطمة الزهراء بنت عبد الرحمن"])
+def test_arabic_names_render_with_joined_letters_from_the_main_font(name: str) -> None:
+    pdf = render_pdf(printed(name), Branding())
+
+    assert embedded_fonts(pdf) == {"DejaVuSans", "DejaVuSans-Bold"}  # it has the joined forms
+    shown = text_of(pdf)
+    assert not re.search("[\u0621-\u064a]", shown)  # no letter left in its unjoined form
+    assert sorted(visual(name).replace(" ", "")) == sorted(c for c in shown if "\ufe70" <= c <= "\ufefc")
+
+
+def test_hebrew_names_are_drawn_right_to_left() -> None:
+    pdf = render_pdf(printed("שרה כהן"), Branding())
+
+    # Text extraction puts right-to-left runs back in reading order: drawn the other way round, the
+    # name would read back reversed.
+    assert "שרה כהן" in text_of(pdf)
+    assert "ןהכ הרש" not in text_of(pdf)
 
 
 def test_reused_font_subsets_give_the_bytes_a_fresh_process_would() -> None:
