@@ -164,6 +164,8 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             }
         ),
     )
+    # In production only for a scraper with the token: request counts per route are not public.
+    metrics_served = bool(settings.metrics_token.get_secret_value()) or not settings.is_production
     app = Litestar(
         route_handlers=[
             api,
@@ -171,7 +173,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
                 path=SWAGGER_ASSETS, directories=[STATIC / "swagger-ui"], include_in_schema=False
             ),
             HealthController,
-            metrics_endpoint,
+            *([metrics_endpoint] if metrics_served else []),
             FilesController,
             VerifyPageController,
         ],

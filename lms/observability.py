@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextvars
+import hmac
 import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from lms.errors import Unauthorized
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_logger = logging.getLogger("lms.access")
@@ -82,8 +85,13 @@ class Metrics:
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False)
-def metrics_endpoint(state: State) -> Response[bytes]:
-    """Prometheus metrics."""
+def metrics_endpoint(request: Request[Any, Any, State], state: State) -> Response[bytes]:
+    """Prometheus metrics; with ``LMS_METRICS_TOKEN`` set, only for a scraper that sends it."""
+    token = state.settings.metrics_token.get_secret_value()
+    if token:
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+            raise Unauthorized("Metrics need the scraper's token (Authorization: Bearer ...).")
     metrics: Metrics = state.metrics
     # Litestar appends "; charset=utf-8" to every text/* type itself.
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8"))

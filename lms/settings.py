@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".aula")
     public_url: str = "http://127.0.0.1:8000"
     api_prefix: str = "/api/v1"
+    # Scrapers send it as "Authorization: Bearer <token>". Unset: /metrics is open in development and
+    # tests, and not served at all in production.
+    metrics_token: SecretStr = SecretStr("")
 
     database_url: str | None = None
     # Per API process, twice over: the transactional pool and the bare pool of single-statement hot paths

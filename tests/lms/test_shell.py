@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from lms.app import create_app
 from lms.settings import Settings
@@ -29,6 +29,30 @@ async def test_metrics_count_requests_by_route(client: Client) -> None:
     assert scraped.headers["content-type"] == "text/plain; version=1.0.0; charset=utf-8"
     assert 'aula_http_requests_total{method="GET",route="/health/live",status="200"}' in text
     assert "aula_http_request_duration_seconds_bucket" in text
+
+
+async def test_metrics_with_a_token_answer_only_a_scraper_that_sends_it(settings: Settings) -> None:
+    guarded = settings.model_copy(update={"metrics_token": SecretStr("scrape-me-with-this-token-1234")})
+    async with AsyncTestClient(app=create_app(guarded)) as scraper:
+        anonymous = await scraper.get("/metrics")
+        wrong = await scraper.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+        right = await scraper.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-me-with-this-token-1234"}
+        )
+
+    assert (anonymous.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert "token" in anonymous.json()["detail"]
+    assert "aula_http_requests_total" in right.text
+
+
+def test_production_serves_metrics_only_with_a_token() -> None:
+    def paths(settings: Settings) -> set[str]:
+        return {route.path for route in create_app(settings).routes}
+
+    assert "/metrics" not in paths(production())
+    assert "/metrics" in paths(production(metrics_token="scrape-me-with-this-token-1234"))
+    assert "/health/ready" in paths(production())
 
 
 async def test_openapi_schema_and_ui(client: Client) -> None:
