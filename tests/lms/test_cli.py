@@ -135,6 +135,14 @@ def test_lms_dev_runs_everything_embedded_and_keeps_its_data(tmp_path: Path) -> 
     finally:
         _stop(proc)
 
+    # A run killed outright (SIGKILL: no exit handlers) stays on the embedded server's list of users;
+    # the next run must still stop the server when it exits.
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    users = data_dir / "postgres" / ".handle_pids.json"
+    assert json.loads(users.read_text()) == []
+    users.write_text(json.dumps([ended.pid]))
+
     again = tmp_path / "dev-again.log"
     proc = _start_dev(data_dir, port, again, as_readme=True)
     try:
