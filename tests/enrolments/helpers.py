@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -158,7 +159,7 @@ async def build_course(
     return built
 
 
-async def enrol(client: Client, headers: dict[str, str], run_id: uuid.UUID) -> dict[str, Any]:
+async def enrol(client: httpx.AsyncClient, headers: dict[str, str], run_id: uuid.UUID) -> dict[str, Any]:
     response = await client.post(f"{API}/me/enrolments", json={"run_id": str(run_id)}, headers=headers)
     assert response.status_code in (200, 201), response.text
     data: dict[str, Any] = response.json()
@@ -166,7 +167,7 @@ async def enrol(client: Client, headers: dict[str, str], run_id: uuid.UUID) -> d
 
 
 async def post_events(
-    client: Client, headers: dict[str, str], enrolment_id: str, *events: dict[str, Any]
+    client: httpx.AsyncClient, headers: dict[str, str], enrolment_id: str, *events: dict[str, Any]
 ) -> Any:
     return await client.post(
         f"{API}/me/enrolments/{enrolment_id}/progress", json={"events": list(events)}, headers=headers

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from certificates.models import Certificate
 from courses.models import CourseRun
-from enrolments.models import Enrolment, EnrolmentStatus
+from enrolments.models import Enrolment, EnrolmentStatus, LessonProgress
 from enrolments.service import EnrolmentService
 from lms.accounts.models import AuthSession, Role, User
-from tests.enrolments.helpers import API, Sessions, build_course
+from tests.enrolments.helpers import API, Sessions, build_course, enrol, event, post_events
 from tests.support import DEFAULT_PASSWORD, Factory
 
 LEARNERS = 500
@@ -288,3 +289,61 @@ async def test_learners_enrol_while_staff_edit_their_course(
     assert edit_still_open
     assert (enrolled.status_code, enrolled.json()["status"]) == (201, "enrolled")
     assert (edited.status_code, edited.json()["category"]) == (200, "ofimatica")
+
+
+async def test_progress_batches_sent_at_once_all_count_and_complete_the_course_once(
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    """A phone back online sends its queued batches together: ten ten-second stretches of a 100-second
+    video. Every stretch counts, the course completes, and it completes once."""
+    built = await build_course(sessionmaker, lessons=("video",), video_seconds=100)
+    _, headers = await factory.login_as(Role.LEARNER)
+    enrolment = await enrol(concurrent_client, headers, built.run_id)
+    video = built.lessons["video"]
+
+    answers = await asyncio.gather(
+        *(
+            post_events(
+                concurrent_client,
+                headers,
+                enrolment["id"],
+                event("video_watched", video, from_second=start, to_second=start + 10),
+            )
+            for start in range(0, 100, 10)
+        )
+    )
+
+    assert [a.status_code for a in answers] == [200] * 10
+    progress = await db.get(LessonProgress, (uuid.UUID(enrolment["id"]), video))
+    assert progress is not None
+    assert float(progress.watched_seconds) == 100.0
+    mine = await concurrent_client.get(f"{API}/me/enrolments", headers=headers)
+    assert mine.json()[0]["status"] == "completed"
+    owed = await db.scalar(select(func.count()).select_from(Certificate))
+    assert owed == 1
+
+
+async def test_quiz_attempts_sent_at_once_stop_at_the_limit(
+    concurrent_client: httpx.AsyncClient, factory: Factory, sessionmaker: Sessions, db: AsyncSession
+) -> None:
+    built = await build_course(sessionmaker, lessons=("quiz",), pass_mark=100, max_attempts=2)
+    assert built.quiz is not None
+    _, headers = await factory.login_as(Role.LEARNER)
+    enrolment = await enrol(concurrent_client, headers, built.run_id)
+    quiz = built.quiz
+
+    answers = await asyncio.gather(
+        *(
+            post_events(
+                concurrent_client,
+                headers,
+                enrolment["id"],
+                event("quiz_attempt", quiz.lesson_id, id=f"q{n}", answers=quiz.answers(1)),
+            )
+            for n in range(6)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 200, 409, 409, 409, 409]
+    attempts = sorted(a.json()["quiz_results"][0]["attempt"] for a in answers if a.status_code == 200)
+    assert attempts == [1, 2]
