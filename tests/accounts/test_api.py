@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -96,6 +99,22 @@ async def test_repeated_wrong_passwords_are_rate_limited(
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) >= 1
     assert blocked.json()["status"] == 429
+
+
+async def test_a_burst_of_simultaneous_guesses_gets_no_more_tries_than_the_limit(
+    concurrent_client: httpx.AsyncClient, factory: Factory, concurrent_app: Litestar
+) -> None:
+    user = await factory.user()
+    limit = concurrent_app.state.settings.login_rate_limit
+    answers = await asyncio.gather(
+        *(
+            concurrent_client.post(f"{API}/auth/login", json={"email": user.email, "password": f"wrong-{i}"})
+            for i in range(limit * 3)
+        )
+    )
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [401] * limit + [429] * (limit * 2)
 
 
 async def test_short_password_is_refused_naming_the_field(client: Client) -> None:
