@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8)
     password_reset_ttl: int = Field(default=1800, ge=300)  # seconds a reset link works (30 minutes)
     password_reset_url: str | None = None  # the front end's reset page; default {public_url}/reset-password
+    email_change_ttl: int = Field(default=86400, ge=600)  # seconds a new address's confirmation link works
+    email_change_url: str | None = None  # the front end's page for it; default {public_url}/confirm-email
     password_hash_memory_kib: int = Field(default=65536, ge=256)  # Argon2id, RFC 9106's second choice
     password_hash_time_cost: int = Field(default=3, ge=1)
     login_rate_limit: int = Field(default=10, ge=1)  # attempts per window, per address and per account

@@ -16,6 +16,8 @@ from lms.accounts.models import LearnerProfile, User
 from lms.accounts.schemas import (
     Accepted,
     Credentials,
+    EmailChange,
+    EmailChangeConfirm,
     Me,
     MeUpdate,
     PasswordChange,
@@ -29,7 +31,12 @@ from lms.accounts.schemas import (
     UserAdminUpdate,
     UserSummary,
 )
-from lms.accounts.service import REGISTRATION_ACCEPTED, RESET_REQUESTED, AccountService
+from lms.accounts.service import (
+    EMAIL_CHANGE_REQUESTED,
+    REGISTRATION_ACCEPTED,
+    RESET_REQUESTED,
+    AccountService,
+)
 from lms.pagination import Page
 from lms.ratelimit import client_address
 
@@ -122,6 +129,13 @@ class AuthController(Controller):
         """Choose a new password with the link's token; it works once, and every login session ends."""
         await accounts.reset_password(data.token, data.new_password)
 
+    @post("/email/confirm", status_code=HTTP_204_NO_CONTENT)
+    async def confirm_email_change(
+        self, data: JSONBody[EmailChangeConfirm], accounts: NamedDependency[AccountService]
+    ) -> None:
+        """Open the link sent to a new address: the account signs in with it from now on (works once)."""
+        await accounts.confirm_email_change(data.token)
+
     @post("/logout", status_code=HTTP_204_NO_CONTENT, security=BEARER)
     async def logout(
         self, principal: NamedDependency[Principal], accounts: NamedDependency[AccountService]
@@ -151,6 +165,18 @@ class MeController(Controller):
     ) -> Me:
         """Change the name printed on certificates, the preferred language, or the optional profile."""
         return to_me(principal.user, await accounts.update_me(principal.user, data))
+
+    @post("/email", status_code=HTTP_202_ACCEPTED)
+    async def change_email(
+        self,
+        principal: NamedDependency[Principal],
+        data: JSONBody[EmailChange],
+        accounts: NamedDependency[AccountService],
+    ) -> Accepted:
+        """Ask to sign in with another address (the current password confirms it is you). A link goes to
+        the new address; the account keeps the old one until the link is opened."""
+        await accounts.request_email_change(principal.user, data.new_email, data.password)
+        return Accepted(detail=EMAIL_CHANGE_REQUESTED)
 
     @post("/password", status_code=HTTP_204_NO_CONTENT)
     async def change_password(

@@ -110,6 +110,15 @@ class PasswordResetRequest(Strict):
     email: Annotated[str, Meta(max_length=254)]
 
 
+class EmailChange(Strict):
+    new_email: Email
+    password: Password  # the account's current password
+
+
+class EmailChangeConfirm(Strict):
+    token: Annotated[str, Meta(min_length=10, max_length=200)]
+
+
 class PasswordResetConfirm(Strict):
     token: Annotated[str, Meta(min_length=10, max_length=200)]
     new_password: Password

@@ -6,16 +6,23 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.accounts import security
-from lms.accounts.models import AuthSession, LearnerProfile, PasswordResetToken, Role, User
+from lms.accounts.models import AuthSession, EmailChangeToken, LearnerProfile, PasswordResetToken, Role, User
 from lms.accounts.repository import ProfileRepository, SessionRepository, UserRepository
 from lms.accounts.schemas import MeUpdate, ProfileIn, Registration, TokenPair, UserAdminUpdate
-from lms.accounts.tasks import password_reset_email, registration_attempt_notice, welcome_email
+from lms.accounts.tasks import (
+    email_change_email,
+    email_changed_notice,
+    password_reset_email,
+    registration_attempt_notice,
+    welcome_email,
+)
 from lms.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
 from lms.ratelimit import RateLimiter, enforce
 from lms.settings import Settings
@@ -27,6 +34,10 @@ REGISTRATION_ACCEPTED = (
 INVALID_LOGIN = "Invalid email or password."
 RESET_REQUESTED = "If an account uses this address, we have sent it a link to choose a new password."
 RESET_INVALID = "This password reset link is invalid, was already used, or has expired."
+Link = TypeVar("Link", PasswordResetToken, EmailChangeToken)
+EMAIL_CHANGE_INVALID = "This confirmation link is invalid, was already used, or has expired."
+EMAIL_TAKEN = "Another account already uses this e-mail address."
+EMAIL_CHANGE_REQUESTED = "We have sent a link to the new address; open it to start using that address."
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +235,62 @@ class AccountService:
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now, keep=session_id)
 
+    async def _link(self, model: type[Link], token: str, now: datetime, invalid: str) -> Link:
+        """The row of an e-mailed single-use link, locked; ``invalid`` (400) if unknown, used or expired."""
+        found = await self.session.scalar(
+            select(model).where(model.token_hash == security.digest(token)).with_for_update()
+        )
+        if found is None or found.used_at is not None or found.expires_at <= now:
+            raise BadRequest(invalid)
+        return found
+
+    async def request_email_change(self, user: User, new_email: str, password: str) -> None:
+        """E-mail a single-use link to ``new_email``; the account keeps its address until it is opened."""
+        s = self.deps.settings
+        await enforce(
+            self.deps.limiter,
+            [f"email-change:{user.id}"],
+            s.login_rate_limit,
+            s.login_rate_window,
+            "e-mail change requests",
+        )
+        if not self.deps.passwords.verify(user.password_hash, password):
+            raise ValidationFailed.on("password", "does not match the account's password")
+        new_email = normalize_email(new_email)
+        if new_email == user.email:
+            raise ValidationFailed.on("new_email", "is already the account's address")
+        if await self.users.by_email(new_email) is not None:
+            raise Conflict(EMAIL_TAKEN)
+        secret = security.new_refresh_secret()
+        self.session.add(
+            EmailChangeToken(
+                id=uuid.uuid4(),
+                user_id=user.id,
+                new_email=new_email,
+                token_hash=security.digest(secret),
+                expires_at=datetime.now(UTC) + timedelta(seconds=s.email_change_ttl),
+            )
+        )
+        # The secret travels only in the e-mail; the outbox keeps it until the message is sent.
+        email_change_email.enqueue(self.session, user_id=str(user.id), new_email=new_email, token=secret)
+
+    async def confirm_email_change(self, token: str) -> None:
+        """Move the account to the address the link was sent to: once, before it expires, while no other
+        account has taken it. The previous address is told."""
+        now = datetime.now(UTC)
+        found = await self._link(EmailChangeToken, token, now, EMAIL_CHANGE_INVALID)
+        user = await self.session.get(User, found.user_id, with_for_update=True)
+        if user is None or not user.is_active:
+            raise BadRequest(EMAIL_CHANGE_INVALID)
+        taken = await self.users.by_email(found.new_email)
+        if taken is not None and taken.id != user.id:
+            raise Conflict(EMAIL_TAKEN)
+        found.used_at = now
+        old_email, user.email = user.email, found.new_email
+        email_changed_notice.enqueue(
+            self.session, user_id=str(user.id), old_email=old_email, new_email=user.email
+        )
+
     async def request_password_reset(self, email: str, client: str) -> None:
         """E-mail a single-use reset link when the account exists; the caller cannot tell whether it does."""
         email = normalize_email(email)
@@ -252,13 +319,7 @@ class AccountService:
     async def reset_password(self, token: str, new_password: str) -> None:
         """Set a new password with a reset link: once, before it expires; every session ends."""
         now = datetime.now(UTC)
-        found = await self.session.scalar(
-            select(PasswordResetToken)
-            .where(PasswordResetToken.token_hash == security.digest(token))
-            .with_for_update()
-        )
-        if found is None or found.used_at is not None or found.expires_at <= now:
-            raise BadRequest(RESET_INVALID)
+        found = await self._link(PasswordResetToken, token, now, RESET_INVALID)
         self.check_password_strength(new_password, "new_password")
         user = await self.session.get(User, found.user_id, with_for_update=True)
         if user is None or not user.is_active:

@@ -59,9 +59,56 @@ RESET = {
 }
 
 
+CONFIRM_EMAIL = {
+    "ca": (
+        "Confirma la teva adreça nova a {org}",
+        "Hola {name},\n\nPer fer servir aquesta adreça al teu compte de {org}, obre aquest enllaç "
+        "(caduca d'aquí a {hours} hores i només es pot fer servir una vegada):\n\n{link}\n\n"
+        "Fins aleshores, continues entrant amb l'adreça d'abans. "
+        "Si no ho has demanat tu, ignora aquest missatge.\n",
+    ),
+    "es": (
+        "Confirma tu nueva dirección en {org}",
+        "Hola {name},\n\nPara usar esta dirección en tu cuenta de {org}, abre este enlace "
+        "(caduca en {hours} horas y solo se puede usar una vez):\n\n{link}\n\n"
+        "Hasta entonces, sigues entrando con la dirección de antes. "
+        "Si no lo has pedido tú, ignora este mensaje.\n",
+    ),
+    "en": (
+        "Confirm your new {org} address",
+        "Hello {name},\n\nTo use this address for your {org} account, open this link (it expires in "
+        "{hours} hours and works once):\n\n{link}\n\nUntil then you keep signing in with your previous "
+        "address. If you did not ask for this, ignore this message.\n",
+    ),
+}
+EMAIL_CHANGED = {
+    "ca": (
+        "Has canviat l'adreça de {org}",
+        "Hola {name},\n\nEl teu compte de {org} ara fa servir l'adreça {new_email}; d'ara endavant "
+        "hi entraràs amb aquesta. Si no has estat tu, restableix la contrasenya i escriu-nos.\n",
+    ),
+    "es": (
+        "Has cambiado la dirección de {org}",
+        "Hola {name},\n\nTu cuenta de {org} ahora usa la dirección {new_email}; a partir de ahora "
+        "entrarás con ella. Si no has sido tú, restablece la contraseña y escríbenos.\n",
+    ),
+    "en": (
+        "Your {org} address has changed",
+        "Hello {name},\n\nYour {org} account now uses the address {new_email}; sign in with it from now "
+        "on. If this was not you, reset your password and write to us.\n",
+    ),
+}
+
+
 async def _mail_user(
-    ctx: TaskContext, user_id: str, templates: dict[str, tuple[str, str]], **values: str
+    ctx: TaskContext,
+    user_id: str,
+    templates: dict[str, tuple[str, str]],
+    *,
+    to: str | None = None,
+    **values: str,
 ) -> None:
+    """Mail an active account in its language, at its address unless ``to`` names another."""
     user = await ctx.session.get(User, uuid.UUID(user_id))
     if user is None or not user.is_active:
         return
@@ -69,7 +116,7 @@ async def _mail_user(
     subject, body = templates.get(user.preferred_language, templates["en"])
     values = {"org": settings.org_name, "name": user.full_name, "url": settings.public_url, **values}
     mailer = ctx.runtime.resource("mailer", build_mailer)
-    await mailer.send(Mail(to=user.email, subject=subject.format(**values), text=body.format(**values)))
+    await mailer.send(Mail(to=to or user.email, subject=subject.format(**values), text=body.format(**values)))
 
 
 @task("accounts.welcome_email", queue=Queue.EMAIL)
@@ -91,6 +138,22 @@ async def password_reset_email(ctx: TaskContext, user_id: str, token: str) -> No
     base = settings.password_reset_url or f"{settings.public_url.rstrip('/')}/reset-password"
     link = f"{base}?{urlencode({'token': token})}"
     await _mail_user(ctx, user_id, RESET, link=link, minutes=str(settings.password_reset_ttl // 60))
+
+
+@task("accounts.email_change_email", queue=Queue.EMAIL, scrub=True)
+async def email_change_email(ctx: TaskContext, user_id: str, new_email: str, token: str) -> None:
+    """Send the confirmation link to the address the learner wants to use."""
+    settings = ctx.runtime.settings
+    base = settings.email_change_url or f"{settings.public_url.rstrip('/')}/confirm-email"
+    link = f"{base}?{urlencode({'token': token})}"
+    hours = str(settings.email_change_ttl // 3600)
+    await _mail_user(ctx, user_id, CONFIRM_EMAIL, to=new_email, link=link, hours=hours)
+
+
+@task("accounts.email_changed_notice", queue=Queue.EMAIL)
+async def email_changed_notice(ctx: TaskContext, user_id: str, old_email: str, new_email: str) -> None:
+    """Tell the previous address that the account moved, in case it was not its owner's doing."""
+    await _mail_user(ctx, user_id, EMAIL_CHANGED, to=old_email, new_email=new_email)
 
 
 @task("accounts.purge_expired_sessions", queue=Queue.MAINTENANCE, owed=False)
