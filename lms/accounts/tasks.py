@@ -62,34 +62,34 @@ RESET = {
 CONFIRM_EMAIL = {
     "ca": (
         "Confirma la teva adreça nova a {org}",
-        "Hola {name},\n\nPer fer servir aquesta adreça al teu compte de {org}, obre aquest enllaç "
+        "Hola {name},\n\nPer entrar a {org} amb aquesta adreça, obre aquest enllaç "
         "(caduca d'aquí a {hours} hores i només es pot fer servir una vegada):\n\n{link}\n\n"
         "Fins aleshores, continues entrant amb l'adreça d'abans. "
         "Si no ho has demanat tu, ignora aquest missatge.\n",
     ),
     "es": (
         "Confirma tu nueva dirección en {org}",
-        "Hola {name},\n\nPara usar esta dirección en tu cuenta de {org}, abre este enlace "
+        "Hola {name},\n\nPara entrar en {org} con esta dirección, abre este enlace "
         "(caduca en {hours} horas y solo se puede usar una vez):\n\n{link}\n\n"
         "Hasta entonces, sigues entrando con la dirección de antes. "
         "Si no lo has pedido tú, ignora este mensaje.\n",
     ),
     "en": (
         "Confirm your new {org} address",
-        "Hello {name},\n\nTo use this address for your {org} account, open this link (it expires in "
+        "Hello {name},\n\nTo sign in to {org} with this address, open this link (it expires in "
         "{hours} hours and works once):\n\n{link}\n\nUntil then you keep signing in with your previous "
         "address. If you did not ask for this, ignore this message.\n",
     ),
 }
 EMAIL_CHANGED = {
     "ca": (
-        "Has canviat l'adreça de {org}",
-        "Hola {name},\n\nEl teu compte de {org} ara fa servir l'adreça {new_email}; d'ara endavant "
+        "L'adreça del teu compte a {org} ha canviat",
+        "Hola {name},\n\nEl teu compte a {org} ara fa servir l'adreça {new_email}; d'ara endavant "
         "hi entraràs amb aquesta. Si no has estat tu, restableix la contrasenya i escriu-nos.\n",
     ),
     "es": (
-        "Has cambiado la dirección de {org}",
-        "Hola {name},\n\nTu cuenta de {org} ahora usa la dirección {new_email}; a partir de ahora "
+        "La dirección de tu cuenta en {org} ha cambiado",
+        "Hola {name},\n\nTu cuenta en {org} ahora usa la dirección {new_email}; a partir de ahora "
         "entrarás con ella. Si no has sido tú, restablece la contraseña y escríbenos.\n",
     ),
     "en": (

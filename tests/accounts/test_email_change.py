@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,9 @@ async def test_the_link_goes_to_the_new_address_and_the_notice_to_the_old_one_in
         assert wait_for(lambda: bool(smtp.to(old)), timeout=30)
 
     [notice] = smtp.to(old)
-    assert notice["Subject"].startswith("Has cambiado")
+    assert (
+        str(make_header(decode_header(notice["Subject"]))) == "La dirección de tu cuenta en Aula ha cambiado"
+    )
     text = notice.get_payload(decode=True)
     assert isinstance(text, bytes)
     assert NEW in text.decode()
