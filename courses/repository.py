@@ -95,6 +95,13 @@ def search_terms(words: Sequence[str]) -> str | None:
     return " & ".join(f"{w}:*" for w in words) if words else None
 
 
+def unaccented(value: Any) -> Any:
+    """What ``aula_unaccent`` (the search documents' wrapper) returns, without calling the wrapper: a SQL
+    function declared IMMUTABLE around a STABLE one is never inlined, so PostgreSQL parsed and planned its
+    body again in every execution of a search (about 20 µs each time)."""
+    return func.public.unaccent(literal_column("'public.unaccent'::regdictionary"), value)
+
+
 def competence_key(code: str | None, level: int | None) -> str:
     """The key of a DigComp filter in ``course_keys``: "1.1", "1.1:2" or ":2" (any competence at level 2)."""
     return (code or "") + (f":{level}" if level else "")
@@ -228,7 +235,7 @@ def _keyed_matches(shape: _Shape) -> Any:
             return tagged
     # The keys starting with the word sort (bytewise, "C" collation) from the word up to the word followed
     # by the highest code point; both bounds are computed once per execution (initplans).
-    prefix = func.aula_unaccent(bindparam("word", type_=String))
+    prefix = unaccented(bindparam("word", type_=String))
     keys = course_keys.alias("word_keys")
     found = (
         select(
@@ -286,7 +293,7 @@ def _statement(shape: _Shape) -> Any:
         # (and unaccented) it again for every row it rechecked and ranked.
         tsquery = select(
             func.to_tsquery(
-                literal_column("'simple'::regconfig"), func.aula_unaccent(bindparam("terms", type_=String))
+                literal_column("'simple'::regconfig"), unaccented(bindparam("terms", type_=String))
             )
         ).scalar_subquery()
         conditions.append(Course.search_vector.op("@@")(tsquery))
@@ -492,7 +499,7 @@ class CourseRepository(SQLAlchemyAsyncRepository[Course]):
             filters.append(Course.status == status)
         terms = search_terms(search_words(text))
         if terms:
-            tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), func.aula_unaccent(terms))
+            tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), unaccented(terms))
             filters.append(Course.search_vector.op("@@")(tsquery))
         items, total = await self.get_many_and_count(
             *filters,
