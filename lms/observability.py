@@ -14,6 +14,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from lms.accounts.deps import bearer_token
 from lms.errors import Unauthorized
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -88,10 +89,8 @@ class Metrics:
 def metrics_endpoint(request: Request[Any, Any, State], state: State) -> Response[bytes]:
     """Prometheus metrics; with ``LMS_METRICS_TOKEN`` set, only for a scraper that sends it."""
     token = state.settings.metrics_token.get_secret_value()
-    if token:
-        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
-            raise Unauthorized("Metrics need the scraper's token (Authorization: Bearer ...).")
+    if token and not hmac.compare_digest((bearer_token(request) or "").encode(), token.encode()):
+        raise Unauthorized("Metrics need the scraper's token (Authorization: Bearer ...).")
     metrics: Metrics = state.metrics
     # Litestar appends "; charset=utf-8" to every text/* type itself.
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8"))

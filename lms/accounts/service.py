@@ -27,6 +27,8 @@ from lms.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationF
 from lms.ratelimit import RateLimiter, enforce
 from lms.settings import Settings
 
+Link = TypeVar("Link", PasswordResetToken, EmailChangeToken)  # the e-mailed single-use links
+
 REGISTRATION_ACCEPTED = (
     "If this address was not registered yet, the account is ready and you can log in now. "
     "If it was, we have sent a message to that address."
@@ -34,7 +36,6 @@ REGISTRATION_ACCEPTED = (
 INVALID_LOGIN = "Invalid email or password."
 RESET_REQUESTED = "If an account uses this address, we have sent it a link to choose a new password."
 RESET_INVALID = "This password reset link is invalid, was already used, or has expired."
-Link = TypeVar("Link", PasswordResetToken, EmailChangeToken)
 EMAIL_CHANGE_INVALID = "This confirmation link is invalid, was already used, or has expired."
 EMAIL_TAKEN = "Another account already uses this e-mail address."
 EMAIL_CHANGE_REQUESTED = "We have sent a link to the new address; open it to start using that address."
