@@ -30,7 +30,7 @@ from certificates.schemas import (
 from certificates.service import CertificateService, Verification
 from lms.accounts.models import User
 from lms.errors import Forbidden, NotFound, TooManyRequests
-from lms.pagination import Page
+from lms.pagination import Limit, Offset, Page
 from lms.settings import Settings
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -221,8 +221,8 @@ class CertificatesController(Controller):
         certificates: NamedDependency[CertificateService],
         status: FromQuery[CertificateStatus | None] = None,
         course_id: FromQuery[uuid.UUID | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Page[CertificateAdmin]:
         """Staff: certificates; ``?status=pending`` lists owed ones with attempts and last error."""
         items, total = await certificates.search(status, course_id, limit, offset)
@@ -285,8 +285,8 @@ class MyCertificatesController(Controller):
         request: Request[object, object, State],
         user: NamedDependency[User],
         certificates: NamedDependency[CertificateService],
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Page[MyCertificate]:
         """The caller's certificates, newest first, issued or still being issued."""
         items, total = await certificates.mine(user, limit, offset)

@@ -28,7 +28,7 @@ from courses.repository import CatalogueQuery, Sort
 from courses.service import CourseService
 from lms.db.driver import driver_pool
 from lms.errors import ValidationFailed
-from lms.pagination import Page
+from lms.pagination import Limit, Offset, Page
 from media.deps import provide_public_urls
 from media.public import PublicUrls
 
@@ -96,7 +96,7 @@ class CatalogueController(Controller):
         starts_from: Annotated[date | None, QueryParameter(description="A run starts on or after")] = None,
         starts_to: Annotated[date | None, QueryParameter(description="A run starts on or before")] = None,
         sort: Annotated[Sort, QueryParameter()] = Sort.RELEVANCE,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        limit: Limit = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
         lang: Lang = None,
     ) -> Response[bytes]:
@@ -203,8 +203,8 @@ class StaffCourseController(Controller):
         courses: NamedDependency[CourseService],
         status: Annotated[CourseStatus | None, QueryParameter()] = None,
         q: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Page[s.CourseSummary]:
         """Every course, drafts and archived ones included, most recently changed first."""
         items, total = await courses.list(status=status, text=q, limit=limit, offset=offset)

@@ -16,7 +16,7 @@ from litestar.status_codes import (
 )
 
 from lms.accounts.models import User
-from lms.pagination import Page
+from lms.pagination import Limit, Offset, Page
 from lms.settings import Settings
 from media import deps
 from media.delivery import Delivery
@@ -147,8 +147,8 @@ class MediaController(Controller):
         kind: Annotated[AssetKind | None, QueryParameter()] = None,
         purpose: Annotated[AssetPurpose | None, QueryParameter()] = None,
         status: Annotated[AssetStatus | None, QueryParameter()] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Page[AssetOut]:
         """Staff: the media library, newest first."""
         items, total = await media.search(kind, purpose, status, limit, offset)

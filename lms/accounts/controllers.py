@@ -37,7 +37,7 @@ from lms.accounts.service import (
     RESET_REQUESTED,
     AccountService,
 )
-from lms.pagination import Page
+from lms.pagination import Limit, Offset, Page
 from lms.ratelimit import client_address
 
 BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -202,8 +202,8 @@ class UsersController(Controller):
         staff: NamedDependency[User],
         accounts: NamedDependency[AccountService],
         q: Annotated[str | None, QueryParameter(max_length=120)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> Page[UserSummary]:
         """Staff: find accounts by e-mail or name."""
         users, total = await accounts.search_users(q, limit, offset)

@@ -13,10 +13,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lms.accounts.models import User
+from lms.accounts.models import Role, User
 from lms.app import create_app
 from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
 from lms.errors import exception_handlers
+from lms.pagination import MAX_OFFSET
 from lms.settings import Settings
 from tests.support import Factory, free_port
 
@@ -87,6 +88,27 @@ async def test_invalid_query_parameter_names_it(client: Client, factory: object)
     _, headers = await factory.login_as(Role.STAFF)
     body = assert_problem(await client.get("/api/v1/users", params={"limit": "many"}, headers=headers), 422)
     assert body["errors"][0]["field"] == "limit"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/users", "/api/v1/staff/courses", "/api/v1/media", "/api/v1/certificates"]
+)
+async def test_an_offset_past_any_list_is_a_422(client: Client, factory: Factory, path: str) -> None:
+    """An offset PostgreSQL cannot hold (past bigint) is refused by name instead of failing in the query."""
+    _, headers = await factory.login_as(Role.STAFF)
+    for offset in (str(MAX_OFFSET + 1), "1338156513114591576123768832"):
+        body = assert_problem(await client.get(path, params={"offset": offset}, headers=headers), 422)
+        assert body["errors"][0]["field"] == "offset"  # type: ignore[index]
+    deepest = await client.get(path, params={"offset": str(MAX_OFFSET)}, headers=headers)
+    assert deepest.status_code == 200, deepest.text
+    assert deepest.json()["items"] == []
+    assert deepest.json()["offset"] == MAX_OFFSET
+
+
+async def test_a_learner_paging_past_their_certificates_gets_a_422(client: Client, factory: Factory) -> None:
+    _, headers = await factory.login_as(Role.LEARNER)
+    response = await client.get("/api/v1/me/certificates", params={"offset": str(2**63)}, headers=headers)
+    assert assert_problem(response, 422)["errors"][0]["field"] == "offset"  # type: ignore[index]
 
 
 async def test_every_response_carries_a_request_id(client: Client) -> None:
