@@ -40,4 +40,5 @@ def valid_download(
 ) -> bool:
     if expires < (now or time.time()):
         return False
-    return hmac.compare_digest(_signature(settings, code, expires), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a tampered link may carry.
+    return hmac.compare_digest(_signature(settings, code, expires).encode(), signature.encode())

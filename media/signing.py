@@ -30,7 +30,8 @@ def sign(key: str, *parts: str) -> str:
 
 
 def verify(key: str, signature: str, *parts: str) -> bool:
-    return hmac.compare_digest(sign(key, *parts), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a tampered URL may carry.
+    return hmac.compare_digest(sign(key, *parts).encode(), signature.encode())
 
 
 def content_disposition(filename: str, *, inline: bool = True) -> str:

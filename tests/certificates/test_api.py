@@ -189,11 +189,15 @@ async def test_the_emailed_download_link_works_until_it_expires_and_cannot_be_fo
     old = await client.get(f"{expired.path}?{expired.query}", follow_redirects=False)
     forged = await client.get(f"{link.path}?{link.query.replace('sig=', 'sig=0')}", follow_redirects=False)
     other_code = await client.get(f"{link.path.replace(code, 'C' * 27)}?{link.query}", follow_redirects=False)
+    non_ascii = await client.get(
+        f"{link.path}?{link.query.replace('sig=', 'sig=%C3%A9')}", follow_redirects=False
+    )
 
     assert good.status_code == 302
     pdf = await fetch_pdf(client, good.headers["location"])
     assert hashlib.sha256(pdf).hexdigest() == (await get_certificate(db, certificate_id)).sha256
     assert old.status_code == forged.status_code == other_code.status_code == 403
+    assert non_ascii.status_code == 403
 
 
 async def test_staff_revoke_with_a_reason_and_the_page_says_so_with_the_date(

@@ -174,6 +174,7 @@ async def _form(local: LocalStorage, bucket: str, key: str, size: int, expires: 
         ({"key": "lesson/other/file.png"}, 403),
         ({"Content-Type": "text/html"}, 403),
         ({"x-aula-signature": "forged"}, 403),
+        ({"x-aula-signature": "fälschung"}, 403),  # non-ASCII: refused like any other forgery
     ],
 )
 async def test_local_upload_refuses_forms_that_break_their_policy(
@@ -253,7 +254,11 @@ async def test_local_links_stop_working_when_tampered_or_expired(
         ),
     )
 
+    signature = f"{signing.SIGNATURE_PARAM}={query[signing.SIGNATURE_PARAM]}"
+    non_ascii = await backend.fetch("GET", url.replace(signature, f"{signing.SIGNATURE_PARAM}=%C3%A9t%C3%A9"))
+
     assert (other_type.status_code, other_key.status_code, expired.status_code) == (403, 403, 403)
+    assert non_ascii.status_code == 403
     assert (await backend.fetch("GET", url)).status_code == 200
 
 
