@@ -36,6 +36,7 @@ from lms.db.session import create_engine, create_sessionmaker, provide_db_sessio
 from lms.errors import exception_handlers
 from lms.health import Check, HealthController, database_check
 from lms.middleware import EdgeMiddleware
+from lms.nul import refuse_nul
 from lms.observability import Metrics, configure_logging, metrics_endpoint
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from lms.settings import Settings
@@ -143,6 +144,8 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             MyCertificatesController,
             *ENROLMENT_CONTROLLERS,
         ],
+        # The API's text goes to PostgreSQL; the storage routes (FilesController) stream bodies untouched.
+        before_request=refuse_nul,
     )
     openapi = OpenAPIConfig(
         title="Aula API",

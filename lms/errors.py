@@ -250,8 +250,37 @@ def is_connection_error(exc: BaseException) -> bool:
     return origin is not None and origin is not exc and isinstance(origin, _CONNECTION_ERRORS)
 
 
+# Text PostgreSQL cannot store (a NUL character, or one the database encoding lacks). Requests are checked
+# for NUL at the door (``lms.nul``); this answers whatever reaches the database another way.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def _unstorable_text(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def _unstorable_text_answer(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
+    logger.warning("unstorable text on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem_response(
+        request,
+        status=422,
+        title="Validation failed",
+        code="validation_failed",
+        detail="The request contains a character that cannot be stored (such as U+0000); nothing was saved.",
+    )
+
+
 def _integrity_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
     """A constraint the service did not anticipate (often a race): the change conflicts, nothing was saved."""
+    if _unstorable_text(exc):
+        return _unstorable_text_answer(request, exc)
     constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
     logger.warning("integrity error on %s %s: %s", request.method, request.url.path, constraint or exc.orig)
     return problem_response(
@@ -267,6 +296,8 @@ def _integrity_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> 
 def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if is_connection_error(exc):
         return _database_unavailable(request, exc)
+    if _unstorable_text(exc):
+        return _unstorable_text_answer(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         request,
