@@ -10,8 +10,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -20,11 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lms.accounts.models import Role, User
 from lms.accounts.service import AccountDeps, AccountService
-from lms.db.session import unit_of_work
+from lms.db.session import (
+    create_engine,
+    create_sessionmaker,
+    provide_db_session,
+    request_slots,
+    unit_of_work,
+)
+from lms.errors import exception_handlers
 from lms.ratelimit import MemoryRateLimiter
 from lms.settings import Settings
 
@@ -201,3 +212,21 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer("127.0.0.1", port, inbox)
     finally:
         controller.stop()
+
+
+@asynccontextmanager
+async def handlers_client(settings: Settings, *handlers: Any) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A client for an app of the given route handlers with Aula's database session and error answers:
+    for a failure no public route can provoke any more, answered as the app would answer it."""
+    engine = create_engine(settings)
+    app = Litestar(
+        route_handlers=list(handlers),
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers=exception_handlers,
+        state=State({"sessionmaker": create_sessionmaker(engine), "db_slots": request_slots(settings)}),
+    )
+    try:
+        async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+            yield client
+    finally:
+        await engine.dispose()

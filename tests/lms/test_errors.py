@@ -8,18 +8,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.accounts.models import Role, User
 from lms.app import create_app
-from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
-from lms.errors import exception_handlers
 from lms.pagination import MAX_OFFSET
 from lms.settings import Settings
-from tests.support import Factory, free_port
+from tests.support import Factory, free_port, handlers_client
 
 Client = AsyncTestClient[Litestar]
 REGISTER = "/api/v1/auth/register"
@@ -161,14 +158,6 @@ async def test_a_constraint_violation_the_service_missed_is_a_409(
         db_session.add(User(id=uuid.uuid4(), email=taken.email, password_hash="x", full_name="Twin"))
         await db_session.flush()
 
-    engine = create_engine(settings)
-    app = Litestar(
-        route_handlers=[racy],
-        dependencies={"db_session": Provide(provide_db_session)},
-        exception_handlers=exception_handlers,
-        state=State({"sessionmaker": create_sessionmaker(engine), "db_slots": request_slots(settings)}),
-    )
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+    async with handlers_client(settings, racy) as client:
         body = assert_problem(await client.post("/racy"), 409)
-    await engine.dispose()
     assert body["constraint"] == "uq_users_email"

@@ -5,21 +5,18 @@ from __future__ import annotations
 import uuid
 
 from litestar import Litestar, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course
 from lms.accounts.models import Role, User
-from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
-from lms.errors import exception_handlers
 from lms.nul import nul_field
 from lms.settings import Settings
 from tests.courses.helpers import API, course_body
 from tests.lms.test_errors import assert_problem
-from tests.support import Factory
+from tests.support import Factory, handlers_client
 
 Client = AsyncTestClient[Litestar]
 
@@ -92,9 +89,7 @@ def test_the_field_is_named_as_validation_errors_name_fields() -> None:
     assert nul_field({"a": [1, "two", None]}) is None
 
 
-async def test_text_the_database_cannot_store_is_a_422_wherever_it_comes_from(
-    settings: Settings, factory: Factory
-) -> None:
+async def test_text_the_database_cannot_store_is_a_422_wherever_it_comes_from(settings: Settings) -> None:
     """Past the door (any route, any source), PostgreSQL's refusal is still answered as bad input."""
 
     @post("/unchecked")
@@ -102,14 +97,6 @@ async def test_text_the_database_cannot_store_is_a_422_wherever_it_comes_from(
         db_session.add(User(id=uuid.uuid4(), email="x@example.org", password_hash="x", full_name="a\x00b"))
         await db_session.flush()
 
-    engine = create_engine(settings)
-    app = Litestar(
-        route_handlers=[unchecked],
-        dependencies={"db_session": Provide(provide_db_session)},
-        exception_handlers=exception_handlers,
-        state=State({"sessionmaker": create_sessionmaker(engine), "db_slots": request_slots(settings)}),
-    )
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as unchecked_client:
-        body = assert_problem(await unchecked_client.post("/unchecked"), 422)
-    await engine.dispose()
+    async with handlers_client(settings, unchecked) as client:
+        body = assert_problem(await client.post("/unchecked"), 422)
     assert "U+0000" in str(body["detail"])
