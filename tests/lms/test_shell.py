@@ -31,6 +31,38 @@ async def test_metrics_count_requests_by_route(client: Client) -> None:
     assert "aula_http_request_duration_seconds_bucket" in text
 
 
+def _samples(text: str, name: str, **labels: str) -> dict[str, float]:
+    """The values of one metric's samples whose labels include ``labels``, by their ``le`` (or "")."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        label_text, value = line[len(name) + 1 :].rsplit("} ", 1)
+        pairs = dict(part.split("=", 1) for part in label_text.split(","))
+        if all(pairs.get(k) == f'"{v}"' for k, v in labels.items()):
+            found[pairs.get("le", '""').strip('"')] = float(value)
+    return found
+
+
+async def test_metrics_counts_and_latency_buckets_add_up(client: Client) -> None:
+    route = {"method": "GET", "route": "/api/v1/courses/{slug}"}
+    before = await client.get("/metrics")
+    for _ in range(3):
+        assert (await client.get("/api/v1/courses/no-such-course")).status_code == 404
+    after = (await client.get("/metrics")).text
+
+    def count(text: str) -> float:
+        return _samples(text, "aula_http_requests_total", **route, status="404").get("", 0.0)
+
+    assert count(after) - count(before.text) == 3
+    buckets = _samples(after, "aula_http_request_duration_seconds_bucket", **route)
+    total = _samples(after, "aula_http_request_duration_seconds_count", **route)[""]
+    by_bound = [buckets[le] for le in sorted((le for le in buckets if le != "+Inf"), key=float)]
+    assert by_bound == sorted(by_bound)  # cumulative, as Prometheus reads them
+    assert buckets["+Inf"] == total >= 3
+    assert _samples(after, "aula_http_request_duration_seconds_sum", **route)[""] > 0
+
+
 async def test_metrics_with_a_token_answer_only_a_scraper_that_sends_it(settings: Settings) -> None:
     guarded = settings.model_copy(update={"metrics_token": SecretStr("scrape-me-with-this-token-1234")})
     async with AsyncTestClient(app=create_app(guarded)) as scraper:
