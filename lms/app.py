@@ -38,6 +38,7 @@ from lms.health import Check, HealthController, database_check
 from lms.middleware import EdgeMiddleware
 from lms.nul import refuse_nul
 from lms.observability import Metrics, configure_logging, metrics_endpoint
+from lms.openapi import StrictStructSchemaPlugin
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from lms.settings import Settings
 from media.controllers import MediaController
@@ -182,6 +183,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
         ],
         dependencies={"db_session": Provide(provide_db_session), **account_deps.dependencies},
         exception_handlers=exception_handlers,
+        plugins=[StrictStructSchemaPlugin()],
         lifespan=[lifespan],
         state=state,
         openapi_config=openapi,

@@ -100,6 +100,21 @@ async def test_openapi_schema_and_ui(client: Client) -> None:
     assert "SwaggerUIBundle" in bundle.text
 
 
+async def test_openapi_declares_that_request_bodies_refuse_unknown_fields(client: Client) -> None:
+    """What the schema says is what the server does: a field it does not declare is refused."""
+    schemas = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    extra = await client.post(
+        "/api/v1/auth/register",
+        json={"email": "a@example.org", "password": "a long passphrase", "full_name": "A", "role": "admin"},
+    )
+
+    assert schemas["Registration"]["additionalProperties"] is False
+    assert schemas["CourseCreate"]["additionalProperties"] is False
+    assert "additionalProperties" not in schemas["CourseCard"]  # responses may grow fields
+    assert extra.status_code == 422
+    assert extra.json()["errors"][0]["field"] == "role"
+
+
 async def test_cors_allows_configured_origins_only(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"cors_origins": ["https://cibernarium.example"]}))
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
