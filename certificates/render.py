@@ -1,5 +1,9 @@
 """The certificate PDF: A4 landscape, embedded Unicode fonts with a fallback, a vector QR code.
 
+Names print in the script they are written in: Latin, Greek and Cyrillic (DejaVu), CJK (the fallback),
+Arabic and Hebrew (joined and put in drawing order), and Devanagari, Bengali and Gurmukhi (Noto faces,
+shaped by HarfBuzz).
+
 Rendering is a pure function of what is printed (``Printed``) and the branding, and the output is
 byte-for-byte deterministic (ReportLab's invariant mode), so a retried issuance uploads the same bytes.
 """
@@ -25,7 +29,14 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, SUBSETN, TTFont, makeToUnicodeCMap
+from reportlab.pdfbase.ttfonts import (
+    FF_NONSYMBOLIC,
+    FF_SYMBOLIC,
+    SUBSETN,
+    TTFont,
+    makeToUnicodeCMap,
+    shapeStr,
+)
 from reportlab.pdfgen.canvas import Canvas
 
 from certificates.i18n import format_label, hours_phrase, long_date, text
@@ -39,6 +50,21 @@ _FONT_FILES = {
     BOLD: "DejaVuSans-Bold.ttf",
     FALLBACK: "DroidSansFallbackFull.ttf",
 }
+# Indic scripts, which neither font above has: each in its Noto face, in the weight of the line. Their
+# conjuncts and reordered vowel signs are glyphs no single character maps to, so runs in these faces are
+# shaped (HarfBuzz, through ReportLab) before they are measured and drawn.
+INDIC_SCRIPTS = ((0x0900, 0x097F, "Devanagari"), (0x0980, 0x09FF, "Bengali"), (0x0A00, 0x0A7F, "Gurmukhi"))
+_SCRIPT_FONTS = {
+    (weight, script): f"{weight}-{script}" for weight in (REGULAR, BOLD) for _, _, script in INDIC_SCRIPTS
+}
+_FONT_FILES.update(
+    {
+        name: f"NotoSans{script}-{'Bold' if weight == BOLD else 'Regular'}.ttf"
+        for (weight, script), name in _SCRIPT_FONTS.items()
+    }
+)
+SHAPED_FONTS = frozenset(_SCRIPT_FONTS.values())
+_JOINERS = "\u200c\u200d"  # zero-width (non-)joiners belong to the word they shape
 
 PAGE_WIDTH, PAGE_HEIGHT = landscape(A4)
 MARGIN = 36.0
@@ -205,8 +231,31 @@ def register_fonts() -> None:
         registered = set(pdfmetrics.getRegisteredFontNames())
         for name, filename in _FONT_FILES.items():
             if name not in registered:
-                pdfmetrics.registerFont(EmbeddedFont(name, str(FONT_DIR / filename)))
+                font = EmbeddedFont(name, str(FONT_DIR / filename))
+                if name in SHAPED_FONTS:
+                    _map_every_glyph(font)
+                pdfmetrics.registerFont(font)
         _registered.set()
+
+
+def _map_every_glyph(font: TTFont) -> None:
+    """Give each glyph no character maps to a private-use code point, in glyph order, before any text.
+
+    Shaping draws such glyphs through code points of their own. ReportLab would hand them out in the order
+    they are first met, which depends on what the process printed before: mapped up front, a certificate's
+    bytes depend only on what it prints (issuance relies on that; see ``certificates.issuing``).
+    """
+    face = font.face
+    code = 0xE000
+    for glyph in range(face.numGlyphs):
+        if glyph in face.glyphToChar:
+            continue
+        while code in face.charToGlyph:
+            code += 1
+        face.charToGlyph[code] = glyph
+        face.glyphToChar[glyph] = [code]
+        face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / face.unitsPerEm  # the Noto faces: 1000
+        code += 1
 
 
 def prepare() -> None:
@@ -247,13 +296,28 @@ def visual(value: str) -> str:
     return str(get_display(arabic_reshaper.reshape(value)))
 
 
+def _indic_script(code: int) -> str | None:
+    for low, high, script in INDIC_SCRIPTS:
+        if low <= code <= high:
+            return script
+    return None
+
+
 def runs(value: str, font_name: str) -> list[tuple[str, str]]:
-    """Split ``value`` into (font, text) runs: the main font where it has the glyph, else the fallback."""
+    """Split ``value`` into (font, text) runs: an Indic script's face for its letters, else the main font
+    where it has the glyph, else the fallback."""
     primary = _coverage(font_name)
     result: list[tuple[str, str]] = []
     for char in value:
-        # Spaces and marks the main font has keep a run going; anything it lacks goes to the fallback.
-        font = font_name if ord(char) in primary or char.isspace() else FALLBACK
+        code = ord(char)
+        script = _indic_script(code) if 0x0900 <= code <= 0x0A7F else None
+        if script is not None:
+            font = _SCRIPT_FONTS.get((font_name, script), _SCRIPT_FONTS[REGULAR, script])
+        elif char in _JOINERS and result and result[-1][0] in SHAPED_FONTS:
+            font = result[-1][0]
+        else:
+            # Spaces and marks the main font has keep a run going; anything it lacks goes to the fallback.
+            font = font_name if code in primary or char.isspace() else FALLBACK
         if result and result[-1][0] == font:
             result[-1] = (font, result[-1][1] + char)
         else:
@@ -261,18 +325,34 @@ def runs(value: str, font_name: str) -> list[tuple[str, str]]:
     return result
 
 
+@lru_cache(maxsize=1024)
+def _shaped(part: str, font: str) -> tuple[str, float]:
+    """A run of a shaped face as ReportLab draws it (glyph positions attached), and its width at size 1.
+
+    Shaping positions are in thousandths of the size, so one shaping serves every size."""
+    drawn = shapeStr(part, font, 1000)
+    data = getattr(drawn, "__shapeData__", None)
+    if data is None:  # nothing to shape: drawn as it is
+        return part, pdfmetrics.stringWidth(part, font, 1)
+    return drawn, sum(glyph.x_advance for glyph in data) / 1000
+
+
+def _run_width(part: str, font: str, size: float) -> float:
+    if font in SHAPED_FONTS:
+        return _shaped(part, font)[1] * size
+    return float(pdfmetrics.stringWidth(part, font, size))
+
+
 def text_width(value: str, font_name: str, size: float) -> float:
-    return float(
-        sum(pdfmetrics.stringWidth(part, font, size) for font, part in runs(visual(value), font_name))
-    )
+    return sum(_run_width(part, font, size) for font, part in runs(visual(value), font_name))
 
 
 def draw_text(canvas: Canvas, value: str, x: float, y: float, font_name: str, size: float) -> None:
     """Draw left-aligned text, switching to the fallback font for characters the main font lacks."""
     for font, part in runs(visual(value), font_name):
         canvas.setFont(font, size)
-        canvas.drawString(x, y, part)
-        x += pdfmetrics.stringWidth(part, font, size)
+        canvas.drawString(x, y, _shaped(part, font)[0] if font in SHAPED_FONTS else part)
+        x += _run_width(part, font, size)
 
 
 def draw_centred(canvas: Canvas, value: str, y: float, font_name: str, size: float) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import zlib
 from datetime import date
 from decimal import Decimal
@@ -12,11 +14,13 @@ from pathlib import Path
 import pypdf
 import pytest
 import segno
+from reportlab.pdfbase import pdfmetrics
 
 from certificates import render
 from certificates.render import (
     BOLD,
     FALLBACK,
+    REGULAR,
     TEXT_WIDTH,
     Branding,
     Printed,
@@ -170,6 +174,56 @@ def test_hebrew_names_are_drawn_right_to_left() -> None:
     # name would read back reversed.
     assert "שרה כהן" in text_of(pdf)
     assert "ןהכ הרש" not in text_of(pdf)
+
+
+INDIC = {
+    "Devanagari": "अनीता शर्मा क्षत्रिय",
+    "Bengali": "রবীন্দ্রনাথ ঠাকুর",
+    "Gurmukhi": "ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ",
+}
+
+
+def test_indic_letters_run_in_their_script_face_of_the_same_weight() -> None:
+    register_fonts()
+    assert runs("Anna अनीता\u200d", BOLD) == [(BOLD, "Anna "), (f"{BOLD}-Devanagari", "अनीता\u200d")]
+    assert runs("রবীন্দ্রনাথ", REGULAR) == [(f"{REGULAR}-Bengali", "রবীন্দ্রনাথ")]
+
+
+@pytest.mark.parametrize("script", sorted(INDIC))
+def test_indic_names_are_shaped_in_their_own_face(script: str) -> None:
+    """Conjuncts and subjoined letters are glyphs of their own: drawn unshaped, the name would show the
+    bare letters with visible viramas, and no glyph beyond the characters would be used."""
+    pdf = render_pdf(printed(INDIC[script]), Branding())
+
+    assert f"+NotoSans{script}-Bold".encode() in pdf
+    assert "DroidSansFallback" not in embedded_fonts(pdf)
+    shown = text_of(pdf)
+    assert re.search("[\ue000-\uf8ff]", shown), "no shaped glyph was drawn"
+
+
+def test_a_shaped_name_is_narrower_than_its_letters_side_by_side() -> None:
+    register_fonts()
+    name = INDIC["Devanagari"]
+    letters = sum(pdfmetrics.stringWidth(c, f"{BOLD}-Devanagari", 20) for c in name if c != " ")
+
+    assert text_width(name, BOLD, 20) < letters  # the conjuncts and matras overlap, as drawn
+
+
+def test_shaped_names_give_the_bytes_a_fresh_process_would() -> None:
+    """Glyphs reached only by shaping get their code points up front, so what this process printed
+    before (other conjuncts first) does not change a certificate's bytes."""
+    for other in ("द्वारका प्रसाद", "श्रीमती ज्योत्स्ना", *INDIC.values()):
+        render_pdf(printed(other), Branding())
+    here = render_pdf(printed("हर्ष वर्धन त्रिपाठी"), Branding())
+
+    script = (
+        "import sys; from tests.certificates.test_render import printed;"
+        "from certificates.render import Branding, render_pdf;"
+        "sys.stdout.buffer.write(render_pdf(printed('हर्ष वर्धन त्रिपाठी'), Branding()))"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout
+
+    assert fresh == here
 
 
 def test_reused_font_subsets_give_the_bytes_a_fresh_process_would() -> None:
