@@ -34,9 +34,9 @@ from lms.db.driver import DriverPool
 from lms.db.outbox import PUBLISHER_KEY, Publisher
 from lms.db.session import create_engine, create_sessionmaker, provide_db_session, request_slots
 from lms.errors import exception_handlers
+from lms.guard import guard_request
 from lms.health import Check, HealthController, database_check
 from lms.middleware import EdgeMiddleware
-from lms.nul import refuse_nul
 from lms.observability import Metrics, configure_logging, metrics_endpoint
 from lms.openapi import StrictStructSchemaPlugin
 from lms.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -146,7 +146,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Lit
             *ENROLMENT_CONTROLLERS,
         ],
         # The API's text goes to PostgreSQL; the storage routes (FilesController) stream bodies untouched.
-        before_request=refuse_nul,
+        before_request=guard_request,
     )
     openapi = OpenAPIConfig(
         title="Aula API",

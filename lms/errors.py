@@ -251,7 +251,7 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 # Text PostgreSQL cannot store (a NUL character, or one the database encoding lacks). Requests are checked
-# for NUL at the door (``lms.nul``); this answers whatever reaches the database another way.
+# for NUL at the door (``lms.guard``); this answers whatever reaches the database another way.
 _UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 

@@ -1,8 +1,10 @@
-"""The NUL character (U+0000): PostgreSQL cannot store it in text, so requests carrying it are refused at
-the door, naming the field, instead of failing in the database.
+"""What every API request is checked for before its handler: input that would otherwise fail deep inside.
 
-JSON spells it ``\\u0000`` and a query string ``%00``; neither appears in ordinary input, so the check is
-one substring search per request, and the request is decoded again only to name the field.
+- The NUL character (U+0000): PostgreSQL cannot store it in text, so a request carrying it is refused at
+  the door, naming the field, instead of failing in the database (decision 15). JSON spells it ``\\u0000``
+  and a query string ``%00``; neither appears in ordinary input, so the check is one substring search, and
+  the request is decoded again only to name the field.
+- JSON bodies that are not UTF-8, or nested deeper than the decoder goes: a 400 like any malformed body.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Request
+from litestar.exceptions import ClientException
 
 from lms.errors import NotFound, ValidationFailed
 
 MESSAGE = "must not contain the NUL character (U+0000)"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Opening brackets beyond which a body is decoded once more here, to tell a document nested too deeply
+# (which the decoder answers with RecursionError) from a long flat one; ours nest a few levels.
+_MANY_BRACKETS = 500
 
 
 def nul_field(value: Any, path: str = "") -> str | None:
@@ -38,9 +45,9 @@ def nul_field(value: Any, path: str = "") -> str | None:
     return None
 
 
-async def refuse_nul(request: Request[Any, Any, Any]) -> None:
-    """Before every handler: a NUL in the path is no resource (404); in a query parameter or a JSON
-    field it is a 422 naming it."""
+async def guard_request(request: Request[Any, Any, Any]) -> None:
+    """Before every API handler: a NUL in the path is no resource (404), in a query parameter or a JSON
+    field a 422 naming it; a JSON body that is not UTF-8 or is nested too deeply is a 400."""
     scope = request.scope
     if "\x00" in scope["path"]:
         raise NotFound("No such resource.")
@@ -51,6 +58,18 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> None:
                 raise ValidationFailed.on(name.replace("\x00", "") or "query", MESSAGE)
     if scope["method"] in _BODY_METHODS and "json" in request.headers.get("content-type", ""):
         body = await request.body()  # kept by the request: the handler reads the same bytes
+        if not body.isascii():
+            try:
+                body.decode()
+            except UnicodeDecodeError as exc:
+                raise ClientException(f"byte {exc.start} is not UTF-8 text") from exc
+        if body.count(b"[") + body.count(b"{") > _MANY_BRACKETS:
+            try:
+                msgspec.json.decode(body)
+            except RecursionError as exc:
+                raise ClientException("the document is nested too deeply") from exc
+            except msgspec.DecodeError:
+                pass  # malformed: the handler's decoding answers it
         if b"\\u0000" in body:
             try:
                 document = json.loads(body)

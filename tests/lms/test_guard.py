@@ -1,4 +1,5 @@
-"""The NUL character (U+0000), which PostgreSQL cannot store in text: a 422 naming the field, never a 500."""
+"""Input that would fail deep inside is answered at the door: the NUL character (U+0000), which PostgreSQL
+cannot store (a 422 naming the field), and JSON bodies that are not UTF-8 or nest too deeply (400)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course
 from lms.accounts.models import Role, User
-from lms.nul import nul_field
+from lms.guard import nul_field
 from lms.settings import Settings
 from tests.courses.helpers import API, course_body
 from tests.lms.test_errors import assert_problem
@@ -100,3 +101,37 @@ async def test_text_the_database_cannot_store_is_a_422_wherever_it_comes_from(se
     async with handlers_client(settings, unchecked) as client:
         body = assert_problem(await client.post("/unchecked"), 422)
     assert "U+0000" in str(body["detail"])
+
+
+async def test_a_json_body_that_is_not_utf8_is_a_400_and_nothing_is_saved(
+    client: Client, db: AsyncSession
+) -> None:
+    body = '{"email": "latin1@example.org", "password": "a long passphrase", "full_name": "Nu\xf1ez"}'
+    response = await client.post(
+        f"{API}/auth/register", content=body.encode("latin-1"), headers={"content-type": "application/json"}
+    )
+
+    problem = assert_problem(response, 400)
+    assert "UTF-8" in str(problem["detail"])
+    assert (
+        await db.scalar(select(func.count()).select_from(User).where(User.email == "latin1@example.org")) == 0
+    )
+
+
+async def test_json_nested_too_deeply_is_a_400(client: Client) -> None:
+    response = await client.post(
+        f"{API}/auth/login", content=b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"}
+    )
+
+    assert "nested too deeply" in str(assert_problem(response, 400)["detail"])
+
+
+async def test_a_long_flat_document_is_decoded_as_usual(client: Client, factory: Factory) -> None:
+    """Many brackets side by side are not depth: the body reaches its handler, which validates it."""
+    _, staff = await factory.login_as(Role.STAFF)
+    digcomp = [{"code": "9.9", "level": 1}] * 600
+    response = await client.post(
+        f"{API}/staff/courses", json=course_body("flat-long", digcomp=digcomp), headers=staff
+    )
+
+    assert assert_problem(response, 422)["errors"][0]["field"].startswith("digcomp")  # type: ignore[index]
