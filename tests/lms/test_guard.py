@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from litestar import Litestar, post
 from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient
@@ -15,7 +16,7 @@ from courses.models import Course
 from lms.accounts.models import Role, User
 from lms.guard import nul_field
 from lms.settings import Settings
-from tests.courses.helpers import API, course_body
+from tests.courses.helpers import API, course_body, run_body
 from tests.lms.test_errors import assert_problem
 from tests.support import Factory, handlers_client
 
@@ -118,12 +119,27 @@ async def test_a_json_body_that_is_not_utf8_is_a_400_and_nothing_is_saved(
     )
 
 
-async def test_json_nested_too_deeply_is_a_400(client: Client) -> None:
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+async def test_json_nested_too_deeply_is_a_400(client: Client, content_type: str) -> None:
+    """Whatever the content type says: the body is read as JSON all the same."""
     response = await client.post(
-        f"{API}/auth/login", content=b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"}
+        f"{API}/auth/login", content=b"[" * 5000 + b"]" * 5000, headers={"content-type": content_type}
     )
 
     assert "nested too deeply" in str(assert_problem(response, 400)["detail"])
+
+
+async def test_a_csv_keeps_its_own_answer_about_its_encoding(client: Client, factory: Factory) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await client.post(f"{API}/staff/courses", json=course_body("csv-latin1"), headers=staff)
+    run = await client.post(f"{API}/staff/courses/{course.json()['id']}/runs", json=run_body(), headers=staff)
+    response = await client.post(
+        f"{API}/staff/runs/{run.json()['id']}/enrolments/bulk",
+        content="email\nnu\xf1ez@example.org\n".encode("latin-1"),
+        headers={**staff, "content-type": "text/csv"},
+    )
+
+    assert "CSV must be UTF-8" in str(assert_problem(response, 422)["detail"])
 
 
 async def test_a_long_flat_document_is_decoded_as_usual(client: Client, factory: Factory) -> None:
