@@ -296,7 +296,12 @@ def visual(value: str) -> str:
     return str(get_display(arabic_reshaper.reshape(value)))
 
 
+_INDIC_FROM, _INDIC_TO = INDIC_SCRIPTS[0][0], INDIC_SCRIPTS[-1][1]
+
+
 def _indic_script(code: int) -> str | None:
+    if not _INDIC_FROM <= code <= _INDIC_TO:  # most text: one comparison
+        return None
     for low, high, script in INDIC_SCRIPTS:
         if low <= code <= high:
             return script
@@ -310,7 +315,7 @@ def runs(value: str, font_name: str) -> list[tuple[str, str]]:
     result: list[tuple[str, str]] = []
     for char in value:
         code = ord(char)
-        script = _indic_script(code) if 0x0900 <= code <= 0x0A7F else None
+        script = _indic_script(code)
         if script is not None:
             font = _SCRIPT_FONTS.get((font_name, script), _SCRIPT_FONTS[REGULAR, script])
         elif char in _JOINERS and result and result[-1][0] in SHAPED_FONTS:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -80,8 +79,8 @@ def _check_json_body(body: bytes) -> None:
             pass  # malformed: the handler's decoding answers it
     if b"\\u0000" in body:
         try:
-            document = json.loads(body)
-        except ValueError:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError:
             return  # malformed: the handler's decoding answers it
         where = nul_field(document)
         if where is not None:

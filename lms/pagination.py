@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 T = TypeVar("T")
 
 # Deeper than any list is walked page by page, and well inside PostgreSQL's bigint: a larger offset is a
-# 400 naming the parameter, not a database error.
+# 422 naming the parameter, not a database error.
 MAX_OFFSET = 1_000_000
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
