@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course, CourseFormat, CourseRun, CourseStatus
-from courses.repository import TOTAL_CAP, advance_enrolment_windows, refresh_popularity
+from courses.repository import (
+    TOTAL_CAP,
+    CatalogueQuery,
+    Sort,
+    advance_enrolment_windows,
+    catalogue_sql,
+    refresh_popularity,
+)
 from lms.accounts.models import Role
-from lms.db.driver import STATEMENT_LISTENERS
+from lms.db.driver import SERVER_SETTINGS, STATEMENT_LISTENERS, plain_url
+from lms.settings import Settings
 from tests.courses.helpers import API, NOW, Client, iso, published_course, run_body
 from tests.support import Factory
 
@@ -422,3 +432,53 @@ async def test_open_now_follows_staff_changes_to_runs_and_moves_on_to_the_next_w
     ).one()
     assert window == (NOW + timedelta(days=20), NOW + timedelta(days=30))
     assert await advance_enrolment_windows(db) == 0  # nothing else has ended
+
+
+async def test_a_small_catalogue_finds_each_cards_next_run_through_the_index(
+    db: AsyncSession, settings: Settings
+) -> None:
+    """With a hundred courses, ``course_runs`` is a few pages: the page must not read all of it per card."""
+    ids = (
+        await db.execute(
+            insert(Course).returning(Course.id),
+            [
+                {
+                    "slug": f"petit-{i}",
+                    "format": CourseFormat.MOOC,
+                    "status": CourseStatus.PUBLISHED,
+                    "title": {"ca": f"Curs {i}"},
+                    "published_at": NOW - timedelta(days=i),
+                }
+                for i in range(100)
+            ],
+        )
+    ).scalars()
+    await db.execute(
+        insert(CourseRun),
+        [
+            {"course_id": course_id, "starts_at": NOW + timedelta(days=weeks * 7), "capacity": 30}
+            for course_id in ids
+            for weeks in (-8, 2)
+        ],
+    )
+    await db.commit()
+    await db.execute(text("ANALYZE courses"))
+    await db.execute(text("ANALYZE course_runs"))
+    sql, params = catalogue_sql(CatalogueQuery(now=NOW, sort=Sort.NEWEST), "ca")
+
+    # The connection the list runs on in the app (lms.db.driver), with its planner settings.
+    assert settings.database_url is not None
+    connection = await asyncpg.connect(plain_url(settings.database_url), server_settings=SERVER_SETTINGS)
+    try:
+        plan = json.loads(await connection.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params))
+    finally:
+        await connection.close()
+
+    def scans(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        yield node["Node Type"], node.get("Relation Name", "")
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    reads = [kind for kind, relation in scans(plan[0]["Plan"]) if relation == "course_runs"]
+    assert reads, plan
+    assert "Seq Scan" not in reads, reads
