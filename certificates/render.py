@@ -1,8 +1,10 @@
 """The certificate PDF: A4 landscape, embedded Unicode fonts with a fallback, a vector QR code.
 
-Names print in the script they are written in: Latin, Greek and Cyrillic (DejaVu), CJK (the fallback),
-Arabic and Hebrew (joined and put in drawing order), and Devanagari, Bengali and Gurmukhi (Noto faces,
-shaped by HarfBuzz).
+Names print in the script they are written in: Latin, Greek, Cyrillic, Armenian, Georgian and Lao
+(DejaVu), Chinese and Japanese (the fallback), Arabic and Hebrew (joined and put in drawing order), and in
+faces of their own, shaped by HarfBuzz: the Indic scripts (Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
+Tamil, Telugu, Kannada, Malayalam, Sinhala), Thai, Myanmar, Khmer, Ethiopic (Noto Sans) and Korean
+(NanumGothic).
 
 Rendering is a pure function of what is printed (``Printed``) and the branding, and the output is
 byte-for-byte deterministic (ReportLab's invariant mode), so a retried issuance uploads the same bytes.
@@ -50,18 +52,40 @@ _FONT_FILES = {
     BOLD: "DejaVuSans-Bold.ttf",
     FALLBACK: "DroidSansFallbackFull.ttf",
 }
-# Indic scripts, which neither font above has: each in its Noto face, in the weight of the line. Their
-# conjuncts and reordered vowel signs are glyphs no single character maps to, so runs in these faces are
-# shaped (HarfBuzz, through ReportLab) before they are measured and drawn.
-INDIC_SCRIPTS = ((0x0900, 0x097F, "Devanagari"), (0x0980, 0x09FF, "Bengali"), (0x0A00, 0x0A7F, "Gurmukhi"))
+# Scripts neither font above has: each in a face of its own, in the weight of the line. Their conjuncts,
+# reordered vowel signs and stacked marks are glyphs no single character maps to, so runs in these faces
+# are shaped (HarfBuzz, through ReportLab) before they are measured and drawn. Code point ranges in
+# ascending order; a script may have several.
+SCRIPT_RANGES = (
+    (0x0900, 0x097F, "Devanagari"),
+    (0x0980, 0x09FF, "Bengali"),
+    (0x0A00, 0x0A7F, "Gurmukhi"),
+    (0x0A80, 0x0AFF, "Gujarati"),
+    (0x0B00, 0x0B7F, "Oriya"),
+    (0x0B80, 0x0BFF, "Tamil"),
+    (0x0C00, 0x0C7F, "Telugu"),
+    (0x0C80, 0x0CFF, "Kannada"),
+    (0x0D00, 0x0D7F, "Malayalam"),
+    (0x0D80, 0x0DFF, "Sinhala"),
+    (0x0E00, 0x0E7F, "Thai"),
+    (0x1000, 0x109F, "Myanmar"),
+    (0x1100, 0x11FF, "Hangul"),  # jamo
+    (0x1200, 0x139F, "Ethiopic"),  # with its supplement
+    (0x1780, 0x17FF, "Khmer"),
+    (0x3130, 0x318F, "Hangul"),  # compatibility jamo
+    (0xAC00, 0xD7AF, "Hangul"),  # syllables
+)
+# (regular, bold) files of each script's face: Noto Sans, and NanumGothic for Korean (Noto's is a CJK
+# collection many times its size).
+_SCRIPT_FILES = {
+    script: (f"NotoSans{script}-Regular.ttf", f"NotoSans{script}-Bold.ttf") for *_, script in SCRIPT_RANGES
+}
+_SCRIPT_FILES["Hangul"] = ("NanumGothic.ttf", "NanumGothicBold.ttf")
 _SCRIPT_FONTS = {
-    (weight, script): f"{weight}-{script}" for weight in (REGULAR, BOLD) for _, _, script in INDIC_SCRIPTS
+    (weight, script): f"{weight}-{script}" for weight in (REGULAR, BOLD) for script in _SCRIPT_FILES
 }
 _FONT_FILES.update(
-    {
-        name: f"NotoSans{script}-{'Bold' if weight == BOLD else 'Regular'}.ttf"
-        for (weight, script), name in _SCRIPT_FONTS.items()
-    }
+    {name: _SCRIPT_FILES[script][weight == BOLD] for (weight, script), name in _SCRIPT_FONTS.items()}
 )
 SHAPED_FONTS = frozenset(_SCRIPT_FONTS.values())
 _JOINERS = "\u200c\u200d"  # zero-width (non-)joiners belong to the word they shape
@@ -254,7 +278,7 @@ def _map_every_glyph(font: TTFont) -> None:
             code += 1
         face.charToGlyph[code] = glyph
         face.glyphToChar[glyph] = [code]
-        face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / face.unitsPerEm  # the Noto faces: 1000
+        face.charWidths[code] = face.hmetrics[glyph][0] * 1000 / face.unitsPerEm  # these faces: 1000
         code += 1
 
 
@@ -296,26 +320,27 @@ def visual(value: str) -> str:
     return str(get_display(arabic_reshaper.reshape(value)))
 
 
-_INDIC_FROM, _INDIC_TO = INDIC_SCRIPTS[0][0], INDIC_SCRIPTS[-1][1]
+_SCRIPTS_FROM, _SCRIPTS_TO = SCRIPT_RANGES[0][0], SCRIPT_RANGES[-1][1]
 
 
-def _indic_script(code: int) -> str | None:
-    if not _INDIC_FROM <= code <= _INDIC_TO:  # most text: one comparison
+def _script(code: int) -> str | None:
+    """The script of a character that prints in a face of its own (``SCRIPT_RANGES``), else None."""
+    if not _SCRIPTS_FROM <= code <= _SCRIPTS_TO:  # most text: one comparison
         return None
-    for low, high, script in INDIC_SCRIPTS:
+    for low, high, script in SCRIPT_RANGES:
         if low <= code <= high:
             return script
     return None
 
 
 def runs(value: str, font_name: str) -> list[tuple[str, str]]:
-    """Split ``value`` into (font, text) runs: an Indic script's face for its letters, else the main font
-    where it has the glyph, else the fallback."""
+    """Split ``value`` into (font, text) runs: a script's own face for its letters (``SCRIPT_RANGES``),
+    else the main font where it has the glyph, else the fallback."""
     primary = _coverage(font_name)
     result: list[tuple[str, str]] = []
     for char in value:
         code = ord(char)
-        script = _indic_script(code)
+        script = _script(code)
         if script is not None:
             font = _SCRIPT_FONTS.get((font_name, script), _SCRIPT_FONTS[REGULAR, script])
         elif char in _JOINERS and result and result[-1][0] in SHAPED_FONTS:

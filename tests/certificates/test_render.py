@@ -77,7 +77,7 @@ def test_latin_names_render_with_the_embedded_main_font_only(name: str) -> None:
     assert embedded_fonts(pdf) == {"DejaVuSans", "DejaVuSans-Bold"}
 
 
-@pytest.mark.parametrize("name", ["王小明", "Łukasz 王小明", "山田 太郎", "김민준"])
+@pytest.mark.parametrize("name", ["王小明", "Łukasz 王小明", "山田 太郎", "やまだ たろう"])
 def test_characters_the_main_font_lacks_render_with_the_fallback_font(name: str) -> None:
     register_fonts()
     assert any(font == FALLBACK for font, _ in runs(name, BOLD))
@@ -176,34 +176,87 @@ def test_hebrew_names_are_drawn_right_to_left() -> None:
     assert "ןהכ הרש" not in text_of(pdf)
 
 
-INDIC = {
+# Names in the scripts that print in a face of their own, with conjuncts, stacked or reordered signs.
+SHAPED = {
     "Devanagari": "अनीता शर्मा क्षत्रिय",
     "Bengali": "রবীন্দ্রনাথ ঠাকুর",
     "Gurmukhi": "ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ",
+    "Gujarati": "ધર્મેશ પટેલ",
+    "Oriya": "ପ୍ରିୟଙ୍କା ମିଶ୍ର",
+    "Tamil": "முருகன் செல்வம்",
+    "Telugu": "శ్రీనివాస రావు",
+    "Kannada": "ಕೃಷ್ಣ ಪ್ರಸಾದ್",
+    "Malayalam": "ശ്രീജിത്ത് മേനോൻ",
+    "Sinhala": "ශ්‍රී ලක්ෂ්මි පෙරේරා",
+    "Myanmar": "အောင်ဆန်းစုကြည်",
+    "Khmer": "សុខ ចាន់ថា",
+}
+# Scripts whose names need no glyph beyond their letters: they read back from the PDF as written.
+PLAIN = {"Thai": "สมชาย ใจดี", "Ethiopic": "አበበ ቢቂላ", "Hangul": "김민준 박서연"}
+BOLD_FACES = {script: f"NotoSans{script}-Bold" for script in (*SHAPED, *PLAIN)} | {
+    "Hangul": "NanumGothicBold"
 }
 
 
-def test_indic_letters_run_in_their_script_face_of_the_same_weight() -> None:
+def test_letters_of_scripts_with_a_face_of_their_own_run_in_it_in_the_same_weight() -> None:
     register_fonts()
     assert runs("Anna अनीता\u200d", BOLD) == [(BOLD, "Anna "), (f"{BOLD}-Devanagari", "अनीता\u200d")]
     assert runs("রবীন্দ্রনাথ", REGULAR) == [(f"{REGULAR}-Bengali", "রবীন্দ্রনাথ")]
+    assert runs("Kim 김민준", REGULAR) == [(REGULAR, "Kim "), (f"{REGULAR}-Hangul", "김민준")]
+    assert runs("สมชาย", BOLD) == [(f"{BOLD}-Thai", "สมชาย")]
 
 
-@pytest.mark.parametrize("script", sorted(INDIC))
-def test_indic_names_are_shaped_in_their_own_face(script: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        *SHAPED.values(),
+        *PLAIN.values(),
+        "王小明",
+        "山田 太郎",
+        "Γιώργος",
+        "Արամ",
+        "ნინო",
+        "محمد",
+        "Nguyễn Thị",
+    ],
+)
+def test_every_letter_of_a_name_has_a_glyph_in_the_face_it_runs_in(name: str) -> None:
+    """A letter its face lacks prints as an empty box, with no error anywhere."""
+    register_fonts()
+    for font, part in runs(name, BOLD):
+        missing = {
+            char for char in part if ord(char) not in render._coverage(font) and char not in " \u200c\u200d"
+        }
+        assert not missing, (font, missing)
+
+
+@pytest.mark.parametrize("script", sorted(SHAPED))
+def test_names_in_scripts_with_conjuncts_are_shaped_in_their_own_face(script: str) -> None:
     """Conjuncts and subjoined letters are glyphs of their own: drawn unshaped, the name would show the
     bare letters with visible viramas, and no glyph beyond the characters would be used."""
-    pdf = render_pdf(printed(INDIC[script]), Branding())
+    pdf = render_pdf(printed(SHAPED[script]), Branding())
 
-    assert f"+NotoSans{script}-Bold".encode() in pdf
+    assert f"+{BOLD_FACES[script]}".encode() in pdf
     assert "DroidSansFallback" not in embedded_fonts(pdf)
     shown = text_of(pdf)
     assert re.search("[\ue000-\uf8ff]", shown), "no shaped glyph was drawn"
 
 
+@pytest.mark.parametrize("script", sorted(PLAIN))
+def test_thai_ethiopic_and_korean_names_print_in_their_own_face_and_read_back(script: str) -> None:
+    """Neither DejaVu nor the fallback has these letters: without a face of their own they printed as
+    empty boxes."""
+    pdf = render_pdf(printed(PLAIN[script]), Branding())
+
+    assert f"+{BOLD_FACES[script]}".encode() in pdf
+    assert "DroidSansFallback" not in embedded_fonts(pdf)
+    shown = text_of(pdf).split()
+    assert all(word in shown for word in PLAIN[script].split()), shown
+
+
 def test_a_shaped_name_is_narrower_than_its_letters_side_by_side() -> None:
     register_fonts()
-    name = INDIC["Devanagari"]
+    name = SHAPED["Devanagari"]
     letters = sum(pdfmetrics.stringWidth(c, f"{BOLD}-Devanagari", 20) for c in name if c != " ")
 
     assert text_width(name, BOLD, 20) < letters  # the conjuncts and matras overlap, as drawn
@@ -212,7 +265,7 @@ def test_a_shaped_name_is_narrower_than_its_letters_side_by_side() -> None:
 def test_shaped_names_give_the_bytes_a_fresh_process_would() -> None:
     """Glyphs reached only by shaping get their code points up front, so what this process printed
     before (other conjuncts first) does not change a certificate's bytes."""
-    for other in ("द्वारका प्रसाद", "श्रीमती ज्योत्स्ना", *INDIC.values()):
+    for other in ("द्वारका प्रसाद", "श्रीमती ज्योत्स्ना", *SHAPED.values(), *PLAIN.values()):
         render_pdf(printed(other), Branding())
     here = render_pdf(printed("हर्ष वर्धन त्रिपाठी"), Branding())
 
