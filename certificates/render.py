@@ -393,20 +393,29 @@ def draw_right(canvas: Canvas, value: str, x: float, y: float, font_name: str, s
     draw_text(canvas, value, x - text_width(value, font_name, size), y, font_name, size)
 
 
+def _unspaced(char: str) -> bool:
+    """A character of a script written without spaces between words (Chinese, Japanese): a line may break
+    after any of them. Korean, in the same part of Unicode, puts spaces between words."""
+    code = ord(char)
+    return code >= 0x2E80 and not (
+        0x3130 <= code <= 0x318F or 0xA960 <= code <= 0xA97F or 0xAC00 <= code <= 0xD7FF
+    )
+
+
 def _tokens(value: str) -> Iterator[str]:
     """Words, and single characters of scripts written without spaces (so CJK text can wrap)."""
     for word in value.split():
-        if all(ord(c) < 0x2E80 for c in word):
-            yield word
-        else:
+        if any(_unspaced(c) for c in word):
             yield from word
+        else:
+            yield word
 
 
 def wrap(value: str, font_name: str, size: float, width: float) -> list[str]:
     lines: list[str] = []
     current = ""
     for token in _tokens(value):
-        cjk = len(token) == 1 and ord(token) >= 0x2E80
+        cjk = len(token) == 1 and _unspaced(token)
         candidate = f"{current}{'' if cjk or not current else ' '}{token}" if current else token
         if current and text_width(candidate, font_name, size) > width:
             lines.append(current)

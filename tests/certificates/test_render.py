@@ -108,6 +108,20 @@ def test_long_names_shrink_and_then_wrap_to_fit_the_page() -> None:
         assert text_width(line, BOLD, long_size if line in long_lines else size) <= TEXT_WIDTH
 
 
+def test_korean_wraps_between_words_and_chinese_between_characters() -> None:
+    register_fonts()
+    korean = "김민준 박서연 이지은 최우식 정해인 한가인 송중기 전지현"
+    chinese = "王小明李小龙张伟刘洋陈静杨帆赵磊黄蕾"
+
+    korean_lines = render.wrap(korean, BOLD, 28, 300)
+    chinese_lines = render.wrap(chinese, BOLD, 28, 300)
+
+    assert len(korean_lines) > 1
+    assert " ".join(korean_lines) == korean  # every space kept, no word cut
+    assert len(chinese_lines) > 1
+    assert "".join(chinese_lines) == chinese
+
+
 def test_rendering_is_reproducible_and_each_version_differs() -> None:
     first = render_pdf(printed(), Branding())
 
