@@ -381,7 +381,14 @@ def draw_text(canvas: Canvas, value: str, x: float, y: float, font_name: str, si
     """Draw left-aligned text, switching to the fallback font for characters the main font lacks."""
     for font, part in runs(visual(value), font_name):
         canvas.setFont(font, size)
-        canvas.drawString(x, y, _shaped(part, font)[0] if font in SHAPED_FONTS else part)
+        if font in SHAPED_FONTS:
+            # Shaped glyphs (conjuncts, reordered signs) map to no text of their own: the span tells PDF
+            # readers the words they show, so copying or searching the name gives what was written.
+            canvas.addLiteral(f"/Span <</ActualText <FEFF{part.encode('utf-16-be').hex().upper()}>>> BDC")
+            canvas.drawString(x, y, _shaped(part, font)[0])
+            canvas.addLiteral("EMC")
+        else:
+            canvas.drawString(x, y, part)
         x += _run_width(part, font, size)
 
 

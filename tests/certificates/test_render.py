@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -254,6 +255,29 @@ def test_names_in_scripts_with_conjuncts_are_shaped_in_their_own_face(script: st
     assert "DroidSansFallback" not in embedded_fonts(pdf)
     shown = text_of(pdf)
     assert re.search("[\ue000-\uf8ff]", shown), "no shaped glyph was drawn"
+
+
+def test_shaped_names_carry_their_text_for_copying_and_search() -> None:
+    """Shaped glyphs map to private code points; each shaped run says the text it shows (ActualText)."""
+    name = SHAPED["Devanagari"]
+    pdf = render_pdf(printed(name), Branding())
+
+    content = page_content(pdf)
+    for word in name.split(" "):
+        assert f"/ActualText <FEFF{word.encode('utf-16-be').hex().upper()}>".encode() in content
+    latin = page_content(render_pdf(printed("Núria Sala i Bosch"), Branding()))
+    assert b"/ActualText" not in latin  # unshaped text maps to its characters already
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+@pytest.mark.parametrize("script", ["Devanagari", "Tamil", "Myanmar", "Sinhala"])
+def test_a_pdf_reader_copies_a_shaped_name_as_written(script: str, tmp_path: Path) -> None:
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(render_pdf(printed(SHAPED[script]), Branding()))
+
+    copied = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+    assert SHAPED[script] in copied.splitlines()
 
 
 @pytest.mark.parametrize("script", sorted(PLAIN))
