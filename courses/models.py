@@ -318,8 +318,14 @@ class Lesson(UUIDPrimaryKey, Timestamps, Base):
     module: Mapped[CourseModule] = relationship(
         lazy="raise", back_populates="lessons", primaryjoin="CourseModule.id == foreign(Lesson.module_id)"
     )
+    # A quiz's questions and their options go with it (replaced whole when staff edit the quiz): deleting
+    # a loaded question must delete its options, not set their question to NULL.
     questions: Mapped[list[QuizQuestion]] = relationship(
-        lazy="raise", back_populates="lesson", order_by="QuizQuestion.position"
+        lazy="raise",
+        back_populates="lesson",
+        order_by="QuizQuestion.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 
@@ -335,7 +341,11 @@ class QuizQuestion(UUIDPrimaryKey, Base):
 
     lesson: Mapped[Lesson] = relationship(lazy="raise", back_populates="questions")
     options: Mapped[list[QuizOption]] = relationship(
-        lazy="raise", back_populates="question", order_by="QuizOption.position"
+        lazy="raise",
+        back_populates="question",
+        order_by="QuizOption.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courses.models import Course, CourseRun
@@ -272,6 +273,52 @@ async def test_quiz_answers_are_validated_and_never_shown_to_learners(
     assert preview.status_code == 200
     assert "correct" not in preview.text
     assert len(preview.json()["questions"]) == 2
+
+
+async def test_staff_replace_a_quizs_questions(client: Client, factory: Factory, db: AsyncSession) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await create_course(client, staff)
+    module = await add_module(client, staff, course["id"])
+
+    def question(prompt: str, *answers: str) -> dict[str, Any]:
+        options = [{"text": {"ca": a}, "correct": i == 0} for i, a in enumerate(answers)]
+        return {"kind": "single", "prompt": {"ca": prompt}, "options": options}
+
+    quiz = {"pass_mark": 50, "questions": [question("Primera?", "sí", "no"), question("Segona?", "a", "b")]}
+    created = await client.post(
+        f"{API}/staff/modules/{module}/lessons",
+        json={"kind": "quiz", "title": {"ca": "Test"}, "quiz": quiz},
+        headers=staff,
+    )
+    assert created.status_code == 201, created.text
+    lesson = created.json()["id"]
+
+    edited = await client.patch(
+        f"{API}/staff/lessons/{lesson}",
+        json={"quiz": {"pass_mark": 100, "questions": [question("Nova?", "x", "y", "z")]}},
+        headers=staff,
+    )
+    again = await client.patch(
+        f"{API}/staff/lessons/{lesson}",
+        json={"quiz": {"pass_mark": 100, "questions": [question("Nova?", "x", "y", "z")]}},
+        headers=staff,
+    )
+
+    assert edited.status_code == 200, edited.text
+    assert again.status_code == 200, again.text
+    questions = again.json()["quiz"]["questions"]
+    assert [q["prompt"]["ca"] for q in questions] == ["Nova?"]
+    assert [o["text"]["ca"] for o in questions[0]["options"]] == ["x", "y", "z"]
+    assert again.json()["quiz"]["pass_mark"] == 100
+    # The replaced questions and their options are gone, not left behind.
+    left = await db.execute(
+        text(
+            "SELECT count(*) FROM quiz_options o JOIN quiz_questions q ON q.id = o.question_id"
+            " WHERE q.lesson_id = :lesson"
+        ),
+        {"lesson": lesson},
+    )
+    assert left.scalar_one() == 3
 
 
 async def test_duplicate_makes_a_new_draft_edition_with_runs_moved(client: Client, factory: Factory) -> None:
