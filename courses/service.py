@@ -87,9 +87,24 @@ def localized(
     return cleaned
 
 
+# Dates a course can sensibly carry; beyond them a typo (year 0001 or 9999) would reach the database as a
+# value it cannot store, or one Python cannot move to UTC.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+DEFAULT_TIME_ZONE = "Europe/Madrid"  # a run's, unless staff give another
+
+
 def aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    """A date and time with its offset, within the years a course can have."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValidationFailed.on(name, "needs a time zone offset, e.g. 2026-03-02T18:00:00+01:00")
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = value.year
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValidationFailed.on(name, f"must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value
 
 
@@ -124,10 +139,13 @@ def instruction_languages(values: Sequence[str]) -> list[str]:
 
 
 def speakers(values: Sequence[s.Speaker]) -> list[dict[str, Any]]:
+    for i, sp in enumerate(values):
+        if not sp.name.strip():
+            raise ValidationFailed.on(f"speakers[{i}].name", "must not be blank")
     return [
         {
             "name": sp.name.strip(),
-            "affiliation": sp.affiliation,
+            "affiliation": (sp.affiliation or "").strip() or None,
             "bio": localized(f"speakers[{i}].bio", sp.bio, max_length=MAX_SUMMARY),
         }
         for i, sp in enumerate(values)
@@ -414,9 +432,15 @@ class CourseService:
         source = await self._course(course_id, lock=False)
         await self._unique_slug(data.slug)
         shift = timedelta(days=data.shift_days) if data.shift_days is not None else None
+        # Module and lesson releases follow the first run's clock (runs carry the time zone; modules don't).
+        home = source.runs[0].timezone if source.runs else DEFAULT_TIME_ZONE
 
-        def moved(moment: datetime | None) -> datetime | None:
-            return moment + shift if moment is not None and shift is not None else moment
+        def moved(moment: datetime | None, zone: str = home) -> datetime | None:
+            """The same local time ``shift_days`` later: an 18:00 session stays at 18:00 across a change
+            between summer and winter time."""
+            if moment is None or shift is None:
+                return moment
+            return aware("shift_days", (moment.astimezone(ZoneInfo(zone)) + shift).astimezone(UTC))
 
         copy = Course(id=uuid.uuid4(), status=CourseStatus.DRAFT)
         for key, _value in present.columns(source).items():
@@ -432,13 +456,13 @@ class CourseService:
                     CourseRun(
                         id=uuid.uuid4(),
                         course_id=copy.id,
-                        starts_at=moved(run.starts_at),
-                        ends_at=moved(run.ends_at),
-                        enrolment_opens_at=moved(run.enrolment_opens_at),
-                        enrolment_closes_at=moved(run.enrolment_closes_at),
+                        starts_at=moved(run.starts_at, run.timezone),
+                        ends_at=moved(run.ends_at, run.timezone),
+                        enrolment_opens_at=moved(run.enrolment_opens_at, run.timezone),
+                        enrolment_closes_at=moved(run.enrolment_closes_at, run.timezone),
                         capacity=run.capacity,
                         timezone=run.timezone,
-                        live_starts_at=moved(run.live_starts_at),
+                        live_starts_at=moved(run.live_starts_at, run.timezone),
                         live_duration_minutes=run.live_duration_minutes,
                         meeting_url=run.meeting_url,
                         venue=run.venue,

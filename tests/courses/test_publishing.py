@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -399,3 +400,75 @@ async def test_unknown_ids_are_404(client: Client, factory: Factory) -> None:
     assert (await client.get(f"{API}/staff/courses/{missing}", headers=staff)).status_code == 404
     assert (await client.get(f"{API}/staff/lessons/{missing}", headers=staff)).status_code == 404
     assert (await client.patch(f"{API}/staff/runs/{missing}", json={}, headers=staff)).status_code == 404
+
+
+async def test_dates_a_course_cannot_have_and_blank_speakers_are_refused_naming_the_field(
+    client: Client, factory: Factory
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await create_course(client, staff)
+    module = await add_module(client, staff, course["id"])
+    far = {"starts_at": "9999-12-31T23:00:00-05:00"}  # year 10000 in UTC
+    early = {"starts_at": "0001-01-01T00:00:00+01:00"}  # year 0 in UTC
+
+    answers = {
+        "starts_at": await client.post(
+            f"{API}/staff/courses/{course['id']}/runs", json=run_body(**far), headers=staff
+        ),
+        "starts_at ": await client.post(
+            f"{API}/staff/courses/{course['id']}/runs", json=run_body(**early), headers=staff
+        ),
+        "available_from": await client.post(
+            f"{API}/staff/courses/{course['id']}/modules",
+            json={"title": {"ca": "M"}, "available_from": "9999-12-31T23:00:00-05:00"},
+            headers=staff,
+        ),
+        "available_from ": await client.post(
+            f"{API}/staff/modules/{module}/lessons",
+            json={"kind": "article", "title": {"ca": "L"}, "available_from": "0001-01-01T00:30:00+01:00"},
+            headers=staff,
+        ),
+        "speakers[0].name": await client.patch(
+            f"{API}/staff/courses/{course['id']}", json={"speakers": [{"name": "   "}]}, headers=staff
+        ),
+    }
+
+    for field, answer in answers.items():
+        assert answer.status_code == 422, (field, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["errors"][0]["field"] == field.strip()
+
+
+async def test_a_duplicated_edition_keeps_the_local_time_of_its_sessions_across_summer_time(
+    client: Client, factory: Factory
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await create_course(client, staff, slug="sessio-d-estiu", format="masterclass")
+    summer = "2027-06-07T18:00:00+02:00"  # 18:00 in Barcelona, summer time
+    run = await client.post(
+        f"{API}/staff/courses/{course['id']}/runs",
+        json={
+            "starts_at": summer,
+            "ends_at": "2027-06-07T20:00:00+02:00",
+            "live_starts_at": summer,
+            "live_duration_minutes": 90,
+            "venue": "Cibernàrium",
+            "timezone": "Europe/Madrid",
+        },
+        headers=staff,
+    )
+    assert run.status_code == 201, run.text
+
+    copy = await client.post(
+        f"{API}/staff/courses/{course['id']}/duplicate",
+        json={"slug": "sessio-d-hivern", "shift_days": 175},  # into winter time
+        headers=staff,
+    )
+
+    assert copy.status_code == 201, copy.text
+    moved = copy.json()["runs"][0]
+    local = ZoneInfo("Europe/Madrid")
+    assert datetime.fromisoformat(moved["live_starts_at"]).astimezone(local).isoformat() == (
+        "2027-11-29T18:00:00+01:00"
+    )
+    assert datetime.fromisoformat(moved["ends_at"]).astimezone(local).hour == 20
