@@ -408,8 +408,8 @@ async def test_dates_a_course_cannot_have_and_blank_speakers_are_refused_naming_
     _, staff = await factory.login_as(Role.STAFF)
     course = await create_course(client, staff)
     module = await add_module(client, staff, course["id"])
-    far = {"starts_at": "9999-12-31T23:00:00-05:00"}  # year 10000 in UTC
-    early = {"starts_at": "0001-01-01T00:00:00+01:00"}  # year 0 in UTC
+    far: dict[str, Any] = {"starts_at": "9999-12-31T23:00:00-05:00"}  # year 10000 in UTC
+    early: dict[str, Any] = {"starts_at": "0001-01-01T00:00:00+01:00"}  # year 0 in UTC
 
     answers = {
         "starts_at": await client.post(
