@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -197,6 +198,18 @@ def publish_problems(course: Course) -> list[s.PublishProblem]:
                 add(f"{where}.article_html", "empty_article", "The article has no text.")
             if lesson.kind is LessonKind.QUIZ and not lesson.questions:
                 add(f"{where}.quiz", "empty_quiz", "The quiz has no questions.")
+            if (
+                lesson.kind is LessonKind.LIVE_SESSION
+                and lesson.required
+                and course.format is not CourseFormat.MASTERCLASS
+            ):
+                # Attendance is recorded for masterclass sessions only: required elsewhere, no learner
+                # could ever complete the course.
+                add(
+                    f"{where}.required",
+                    "live_session_required",
+                    "Only a masterclass records attendance: make this live session optional.",
+                )
     if course.certificates_enabled and lessons and not any(lesson.required for lesson in lessons):
         add("certificate", "no_required_lessons", "Certificates need at least one required lesson.")
     if course.format is not CourseFormat.INSTANT and not course.runs:
@@ -398,8 +411,30 @@ class CourseService:
         problems = publish_problems(course)
         if problems:
             raise Conflict(
-                "The course is not ready to be published: " + "; ".join(p.message for p in problems),
+                "The course is not ready to be published: " + " ".join(p.message for p in problems),
                 extra={"problems": msgspec.to_builtins(problems)},
+            )
+
+    async def _keep_ready(self, course_id: uuid.UUID, before: Counter[str]) -> None:
+        """An edit of a published course's runs or lessons may not make it less ready than it was: one that
+        adds a problem the publish check reports (a video without its file, the last run removed, a
+        session without its time) is refused with those problems, and nothing is saved. ``before`` counts
+        the course's problems by code before the edit; a draft is never checked here."""
+        await self._flush()
+        course = await self._course(course_id, lock=False)
+        if course.status is not CourseStatus.PUBLISHED:
+            return
+        problems = publish_problems(course)
+        added = Counter(p.code for p in problems) - before
+        # An emptied module shows learners nothing: moving lessons between modules stays possible.
+        del added["empty_module"]
+        if added:
+            new = [p for p in problems if p.code in added]
+            raise Conflict(
+                "This change would leave the published course not ready: "
+                + " ".join(dict.fromkeys(p.message for p in new))
+                + " Unpublish it first to make such changes.",
+                extra={"problems": msgspec.to_builtins(new)},
             )
 
     async def _set_status(self, course_id: uuid.UUID, status: CourseStatus, action: str) -> Course:
@@ -561,6 +596,7 @@ class CourseService:
 
     async def update_run(self, run_id: uuid.UUID, data: s.RunUpdate) -> CourseRun:
         run, course = await self._run(run_id)
+        ready_before = Counter(p.code for p in publish_problems(course))
         capacity_changes = data.capacity is not UNSET and data.capacity != run.capacity
         if capacity_changes:
             # Seats are decided under the run's lock: read them again once it is held.
@@ -585,7 +621,7 @@ class CourseService:
             raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
         if data.recording_asset_id is not UNSET:
             await self._check_assets({"recording_asset_id": (run.recording_asset_id, AssetKind.VIDEO)})
-        await self._flush()
+        await self._keep_ready(course.id, ready_before)
         self._audit("run.update", "course_run", run.id, before, present.columns(run))
         return run
 
@@ -596,8 +632,9 @@ class CourseService:
         if run.seats_taken or await self.runs.has_learners(run.id):
             raise Conflict("Learners are enrolled in this run; it cannot be removed.")
         before = present.columns(run)
+        ready_before = Counter(p.code for p in publish_problems(course))
         await self.session.delete(run)
-        await self._flush()
+        await self._keep_ready(course.id, ready_before)
         self._audit("run.delete", "course_run", run.id, before, None)
 
     # -- modules
@@ -696,10 +733,13 @@ class CourseService:
             if key == "title":
                 lesson.title = localized("title", value, required=True)
             elif key == "article_html":
-                lesson.article_html = {
+                # A language whose HTML was all removed (scripts only, say) is dropped, not kept empty:
+                # learners then get another language, and publishing reports an article with no text.
+                cleaned = {
                     lang: self.sanitizer.clean(html)
                     for lang, html in localized("article_html", value, max_length=10_000_000).items()
                 }
+                lesson.article_html = {lang: html for lang, html in cleaned.items() if html.strip()}
             elif key == "embed":
                 lesson.embed_provider = value.provider if value else None
                 lesson.embed_id = value.id if value else None
@@ -739,7 +779,8 @@ class CourseService:
                 )
 
     async def add_lesson(self, module_id: uuid.UUID, data: s.LessonCreate) -> Lesson:
-        module, _ = await self._module(module_id)
+        module, course = await self._module(module_id)
+        ready_before = Counter(p.code for p in publish_problems(course))
         lesson = Lesson(
             id=uuid.uuid4(),
             module_id=module.id,
@@ -758,7 +799,7 @@ class CourseService:
         if data.quiz is not None:
             lesson = await self._lesson(lesson.id)
             await self._replace_quiz(lesson, data.quiz)
-            await self._flush()
+        await self._keep_ready(course.id, ready_before)
         lesson = await self._lesson(lesson.id)
         self._audit("lesson.create", "lesson", lesson.id, None, self._lesson_record(lesson))
         return lesson
@@ -784,6 +825,7 @@ class CourseService:
     async def update_lesson(self, lesson_id: uuid.UUID, data: s.LessonUpdate) -> Lesson:
         lesson = await self._lesson(lesson_id)
         course = await self._course(lesson.course_id)
+        ready_before = Counter(p.code for p in publish_problems(course))
         before = self._lesson_record(lesson)
         self._apply_lesson(lesson, msgspec.structs.asdict(data))
         await self._check_lesson(lesson)
@@ -798,7 +840,7 @@ class CourseService:
             lesson.position = await self.lessons.next_position(target.id)
             await self._flush()
             await self.lessons.set_positions([x.id for x in await self.lessons.in_module(old_module)])
-        await self._flush()
+        await self._keep_ready(course.id, ready_before)
         lesson = await self._lesson(lesson.id)
         self._audit("lesson.update", "lesson", lesson.id, before, self._lesson_record(lesson))
         return lesson
@@ -810,11 +852,12 @@ class CourseService:
         if course.status is CourseStatus.PUBLISHED and not others:
             raise Conflict("A published course keeps at least one lesson; unpublish it first.")
         before = self._lesson_record(lesson)
+        ready_before = Counter(p.code for p in publish_problems(course))
         module_id = lesson.module_id
         await self.session.delete(lesson)
         await self._flush()
         await self.lessons.set_positions([x.id for x in await self.lessons.in_module(module_id)])
-        await self._flush()
+        await self._keep_ready(course.id, ready_before)
         self._audit("lesson.delete", "lesson", lesson_id, before, None)
 
     async def reorder_lessons(self, module_id: uuid.UUID, data: s.Reorder) -> CourseModule:

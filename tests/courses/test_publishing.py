@@ -472,3 +472,77 @@ async def test_a_duplicated_edition_keeps_the_local_time_of_its_sessions_across_
         "2027-11-29T18:00:00+01:00"
     )
     assert datetime.fromisoformat(moved["ends_at"]).astimezone(local).hour == 20
+
+
+async def test_edits_that_would_leave_a_published_course_not_ready_are_refused_and_change_nothing(
+    client: Client, factory: Factory
+) -> None:
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await published_course(client, staff)
+    run = course["runs"][0]["id"]
+    lesson = course["modules"][0]["lessons"][0]["id"]
+
+    emptied = await client.patch(
+        f"{API}/staff/lessons/{lesson}", json={"article_html": {"ca": "<script>x()</script>"}}, headers=staff
+    )
+    without_runs = await client.delete(f"{API}/staff/runs/{run}", headers=staff)
+    live = await client.post(
+        f"{API}/staff/modules/{course['modules'][0]['id']}/lessons",
+        json={"kind": "live_session", "title": {"ca": "Sessió en directe"}},
+        headers=staff,
+    )
+    renamed = await client.patch(
+        f"{API}/staff/lessons/{lesson}", json={"title": {"ca": "Nou"}}, headers=staff
+    )
+
+    assert emptied.status_code == 409, emptied.text
+    assert [p["code"] for p in emptied.json()["problems"]] == ["empty_article"]
+    assert without_runs.status_code == 409, without_runs.text
+    assert [p["code"] for p in without_runs.json()["problems"]] == ["no_runs"]
+    assert live.status_code == 409, live.text
+    assert [p["code"] for p in live.json()["problems"]] == ["live_session_required"]
+    assert renamed.status_code == 200, renamed.text  # edits that keep it ready go through
+    now = (await client.get(f"{API}/staff/courses/{course['id']}", headers=staff)).json()
+    assert [r["id"] for r in now["runs"]] == [run]
+    assert [x["article_html"] for x in now["modules"][0]["lessons"]] == [{"ca": "<p>Hola</p>"}]
+
+    # Unpublished, the same edits are a draft's work in progress.
+    assert (
+        await client.post(f"{API}/staff/courses/{course['id']}/unpublish", headers=staff)
+    ).status_code == 200
+    again = await client.patch(
+        f"{API}/staff/lessons/{lesson}", json={"article_html": {"ca": "<script>x()</script>"}}, headers=staff
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["article_html"] == {}  # nothing was left of it
+    refused = await client.post(f"{API}/staff/courses/{course['id']}/publish", headers=staff)
+    assert refused.status_code == 409
+    assert [p["code"] for p in refused.json()["problems"]] == ["empty_article"]
+
+
+async def test_a_required_live_session_is_for_masterclasses_only(client: Client, factory: Factory) -> None:
+    """Attendance is recorded for masterclass sessions only: a required one in a MOOC could never be done."""
+    _, staff = await factory.login_as(Role.STAFF)
+    course = await create_course(client, staff)
+    module = await add_module(client, staff, course["id"])
+    await add_article(client, staff, module)
+    live = await client.post(
+        f"{API}/staff/modules/{module}/lessons",
+        json={"kind": "live_session", "title": {"ca": "Sessió en directe"}},
+        headers=staff,
+    )
+    await client.post(f"{API}/staff/courses/{course['id']}/runs", json=run_body(), headers=staff)
+
+    refused = await client.post(f"{API}/staff/courses/{course['id']}/publish", headers=staff)
+    optional = await client.patch(
+        f"{API}/staff/lessons/{live.json()['id']}", json={"required": False}, headers=staff
+    )
+    published = await client.post(f"{API}/staff/courses/{course['id']}/publish", headers=staff)
+
+    assert refused.status_code == 409
+    problems = refused.json()["problems"]
+    assert [(p["code"], p["field"]) for p in problems] == [
+        ("live_session_required", "modules[0].lessons[1].required")
+    ]
+    assert optional.status_code == 200
+    assert published.status_code == 200, published.text
