@@ -167,7 +167,7 @@ class CalendarController(Controller):
     ) -> Response[bytes]:
         """iCalendar file for one masterclass session."""
         settings = request.app.state.settings
-        text = await service.run_calendar(reader, run_id, _lang(request, lang), settings.public_url, _now())
+        text = await service.run_calendar(reader, run_id, _lang(request, lang), settings.public_url)
         response = cached(request, text.encode("utf-8"), ICS)
         response.headers["Content-Disposition"] = f'attachment; filename="masterclass-{run_id}.ics"'
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,10 +25,16 @@ class CalendarEvent:
     updated_at: datetime
 
 
+# Control characters other than tab are not allowed in a TEXT value (RFC 5545 3.3.11); staff text may
+# carry them (pasted from elsewhere), so they are dropped rather than written out raw.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def escape(text: str) -> str:
     """TEXT value escaping (RFC 5545 3.3.11)."""
     return (
-        text.replace("\\", "\\\\")
+        _CONTROLS.sub("", text)
+        .replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\\n")
@@ -61,7 +68,9 @@ def uid(run_id: uuid.UUID, host: str) -> str:
     return f"masterclass-{run_id}@{host}"
 
 
-def calendar(events: Iterable[CalendarEvent], *, host: str, name: str, now: datetime) -> str:
+def calendar(events: Iterable[CalendarEvent], *, host: str, name: str) -> str:
+    """The VCALENDAR of ``events``. Each event's DTSTAMP is its last revision, not the time of the request,
+    so the same calendar gives the same bytes (and ETag) until staff change it."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -74,7 +83,7 @@ def calendar(events: Iterable[CalendarEvent], *, host: str, name: str, now: date
         lines += [
             "BEGIN:VEVENT",
             f"UID:{uid(event.run_id, host)}",
-            f"DTSTAMP:{utc(now)}",
+            f"DTSTAMP:{utc(event.updated_at)}",
             f"LAST-MODIFIED:{utc(event.updated_at)}",
             # UTC times need no VTIMEZONE and are unambiguous across DST changes; the run's zone is a hint.
             f"DTSTART:{utc(event.starts_at)}",

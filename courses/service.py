@@ -920,13 +920,12 @@ def _event(run: CourseRun, course: Course, lang: str, public_url: str) -> Calend
         # The link and the venue are for enrolled learners; the public calendar says only which kind.
         location="Online" if run.meeting_url else ("In person" if run.venue else None),
         timezone=run.timezone,
-        updated_at=run.updated_at,
+        # The event shows the course's title, summary and speakers as well as the run's session.
+        updated_at=max(run.updated_at, course.updated_at),
     )
 
 
-async def run_calendar(
-    session: AsyncSession, run_id: uuid.UUID, lang: str, public_url: str, now: datetime
-) -> str:
+async def run_calendar(session: AsyncSession, run_id: uuid.UUID, lang: str, public_url: str) -> str:
     """The iCalendar file of one published masterclass session."""
     run = await RunRepository(session=session, auto_commit=False).with_course(run_id)
     if (
@@ -938,7 +937,7 @@ async def run_calendar(
         raise NotFound("No such masterclass session.")
     host = _host(public_url)
     name = pick(run.course.title, lang)
-    return calendar([_event(run, run.course, lang, public_url)], host=host, name=name, now=now)
+    return calendar([_event(run, run.course, lang, public_url)], host=host, name=name)
 
 
 async def masterclass_feed(session: AsyncSession, lang: str, public_url: str, now: datetime) -> str:
@@ -947,7 +946,7 @@ async def masterclass_feed(session: AsyncSession, lang: str, public_url: str, no
         now, MAX_FEED_EVENTS
     )
     events = [_event(run, run.course, lang, public_url) for run in runs]
-    return calendar(events, host=_host(public_url), name="Masterclasses", now=now)
+    return calendar(events, host=_host(public_url), name="Masterclasses")
 
 
 def _host(public_url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +38,7 @@ def test_calendar_text_is_escaped_and_uses_crlf() -> None:
         timezone="Europe/Madrid",
         updated_at=datetime(2027, 1, 1, tzinfo=UTC),
     )
-    text = calendar([event], host="aula.example", name="Masterclasses", now=datetime(2027, 1, 2, tzinfo=UTC))
+    text = calendar([event], host="aula.example", name="Masterclasses")
     lines = _unfold(text)
     assert text.endswith("\r\n")
     assert "\n" not in text.replace("\r\n", "")
@@ -45,6 +47,26 @@ def test_calendar_text_is_escaped_and_uses_crlf() -> None:
     assert "DTSTART:20270302T170000Z" in lines
     assert "DTEND:20270302T183000Z" in lines
     assert "UID:masterclass-9b2f3a4e-2f6b-4f43-9c1a-0a7a3a0d3a11@aula.example" in lines
+
+
+def test_control_characters_are_left_out_of_calendar_text() -> None:
+    event = CalendarEvent(
+        run_id=uuid.uuid4(),
+        starts_at=datetime(2027, 3, 2, 17, 0, tzinfo=UTC),
+        duration=timedelta(minutes=60),
+        summary="Títol\x0benganxat\x1b[0m\x07",
+        description="Amb\ttabulador",
+        url="https://aula.example/courses/x",
+        location=None,
+        timezone="Europe/Madrid",
+        updated_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    text = calendar([event], host="aula.example", name="Nom\x0c del calendari")
+
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    assert "SUMMARY:Títolenganxat[0m" in _unfold(text)
+    assert "DESCRIPTION:Amb\ttabulador" in _unfold(text)
+    assert "X-WR-CALNAME:Nom del calendari" in _unfold(text)
 
 
 async def test_masterclass_run_calendar_and_feed(client: Client, factory: Factory) -> None:
@@ -94,3 +116,23 @@ async def test_masterclass_run_calendar_and_feed(client: Client, factory: Factor
     uid = next(line for line in lines if line.startswith("UID:"))
     assert uid in _unfold(feed.text)
     assert uid in _unfold((await client.get(f"{API}/runs/{run_id}/calendar.ics")).text)  # stable
+
+    # The file is the same, ETag included, until staff change the course or the session; then DTSTAMP and
+    # LAST-MODIFIED move, so subscribed calendars take the new version.
+    await asyncio.sleep(1.1)
+    later = await client.get(f"{API}/runs/{run_id}/calendar.ics?lang=en")
+    assert later.text == first.text
+    assert later.headers["etag"] == first.headers["etag"]
+    cached = await client.get(
+        f"{API}/runs/{run_id}/calendar.ics?lang=en", headers={"if-none-match": first.headers["etag"]}
+    )
+    assert cached.status_code == 304
+    renamed = {"title": {"ca": "IA generativa", "en": "Generative AI in practice"}}
+    assert (
+        await client.patch(f"{API}/staff/courses/{course['id']}", json=renamed, headers=staff)
+    ).status_code == 200
+    edited = _unfold((await client.get(f"{API}/runs/{run_id}/calendar.ics?lang=en")).text)
+    stamp = next(line for line in edited if line.startswith("DTSTAMP:"))
+    assert stamp not in lines
+    assert next(line for line in edited if line.startswith("LAST-MODIFIED:")) == "LAST-MODIFIED:" + stamp[8:]
+    assert any(line.startswith("SUMMARY:Generative AI in practice") for line in edited)
