@@ -130,6 +130,10 @@ def to_mine(settings: Settings, c: Certificate) -> MyCertificate:
     )
 
 
+MAX_LANG = 10  # longer than any language tag the page could match
+MAX_SHA256 = 128  # a hexadecimal SHA-256 is 64 characters: longer never matches, and is shown cut
+
+
 class VerifyPageController(Controller):
     """The page the QR code opens: public, server-rendered, in Catalan, Spanish or English."""
 
@@ -144,12 +148,16 @@ class VerifyPageController(Controller):
         code: FromPath[str],
         request: Request[object, object, State],
         certificates: NamedDependency[CertificateService],
-        lang: Annotated[str | None, QueryParameter(max_length=10)] = None,
-        sha256: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        # No length limits here: a browser given a mangled link gets the page, not a JSON error. What the
+        # page uses of them is cut to size below.
+        lang: Annotated[str | None, QueryParameter()] = None,
+        sha256: Annotated[str | None, QueryParameter()] = None,
     ) -> Response[str]:
         """Whether a certificate is genuine, as a web page (``?lang=``, ``?sha256=`` checks a PDF)."""
         settings = _settings(request)
         code = code.lstrip("/")
+        lang = lang[:MAX_LANG] if lang else None
+        sha256 = sha256[:MAX_SHA256] if sha256 else None
         language = negotiate(lang, request.headers.get("accept-language"))
         headers = {"X-Robots-Tag": "noindex", "Vary": "Accept-Language"}
         try:

@@ -100,7 +100,8 @@ TEXT: dict[str, dict[str, str]] = {
         "mail_subject": "El teu certificat de «{course}» és a punt",
         "mail_body": (
             "Hola {name},\n\nEnhorabona per haver completat «{course}». El teu certificat d'assistència "
-            "és a punt.\n\nDescarrega'l (cal iniciar sessió): {download}\n"
+            "és a punt.\n\nDescarrega'l (l'enllaç funciona {days} dies; després, inicia sessió per "
+            "descarregar-lo):\n{download}\n"
             "Qualsevol persona el pot verificar a: {verify}\n\n{org}\n"
         ),
     },
@@ -146,7 +147,8 @@ TEXT: dict[str, dict[str, str]] = {
         "mail_subject": "Tu certificado de «{course}» está listo",
         "mail_body": (
             "Hola {name},\n\nEnhorabuena por completar «{course}». Tu certificado de asistencia "
-            "está listo.\n\nDescárgalo (hay que iniciar sesión): {download}\n"
+            "está listo.\n\nDescárgalo (el enlace funciona {days} días; después, inicia sesión para "
+            "descargarlo):\n{download}\n"
             "Cualquier persona puede verificarlo en: {verify}\n\n{org}\n"
         ),
     },
@@ -188,7 +190,8 @@ TEXT: dict[str, dict[str, str]] = {
         "mail_subject": "Your certificate for “{course}” is ready",
         "mail_body": (
             "Hello {name},\n\nCongratulations on completing “{course}”. Your certificate of attendance "
-            "is ready.\n\nDownload it (sign-in required): {download}\n"
+            "is ready.\n\nDownload it (the link works for {days} days; after that, sign in to "
+            "download it):\n{download}\n"
             "Anyone can verify it at: {verify}\n\n{org}\n"
         ),
     },

@@ -9,7 +9,7 @@ import anyio.to_thread
 
 from certificates.i18n import text
 from certificates.issuing import Printer, issue_owed
-from certificates.links import download_link, verify_link
+from certificates.links import EMAIL_LINK_TTL, download_link, verify_link
 from certificates.models import Certificate, CertificateStatus
 from certificates.render import prepare as prepare_rendering
 from certificates.repository import CertificateRepository
@@ -101,6 +101,7 @@ async def certificate_ready_email(ctx: TaskContext, certificate_id: str, version
         name=learner.full_name,
         course=course,
         download=download_link(settings, certificate.code, certificate.version),
+        days=EMAIL_LINK_TTL // 86_400,
         verify=verify_link(settings, certificate.code, language),
         org=settings.org_name,
     )

@@ -96,6 +96,12 @@ async def test_the_verification_page_is_html_in_the_asked_language(
     assert 'name="viewport"' in english.text
     assert "20 hours" in english.text
 
+    # A mangled link (a fingerprint or language far too long) still opens the page a person can read.
+    mangled = await client.get(f"/verify/{code}?lang={'en' * 40}&sha256={'a' * 500}")
+    assert mangled.status_code == 200
+    assert mangled.headers["content-type"].startswith("text/html")
+    assert "no correspon a cap versió" in mangled.text  # the fingerprint is checked, and does not match
+
 
 async def test_unknown_malformed_and_not_yet_issued_codes_are_404_never_500(
     client: Client, factory: Factory, sessionmaker: Sessions

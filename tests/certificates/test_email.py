@@ -45,7 +45,9 @@ async def test_the_learner_gets_a_ready_email_in_their_language_with_working_lin
     assert "Hola Ñúñez" in body
     verify = f"http://testserver/verify/{certificate.code}?lang=es"
     assert verify in body
-    [download] = [line.split(": ", 1)[1] for line in body.splitlines() if "/pdf?" in line]
+    # The link needs no sign-in while it lasts, and the mail says for how long.
+    assert "el enlace funciona 30 días; después, inicia sesión para descargarlo" in body
+    [download] = [line.strip() for line in body.splitlines() if "/pdf?" in line]
     link = urlsplit(download)
     response = await client.get(f"{link.path}?{link.query}", follow_redirects=False)
     assert response.status_code == 302
