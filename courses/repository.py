@@ -91,8 +91,15 @@ def search_words(text: str | None) -> list[str]:
 
 
 def search_terms(words: Sequence[str]) -> str | None:
-    """A prefix tsquery from ``search_words`` (["infor", "exc"] -> "infor:* & exc:*")."""
-    return " & ".join(f"{w}:*" for w in words) if words else None
+    """A prefix tsquery from ``search_words`` (["infor", "exc"] -> "infor:* & exc:*"); a single letter is a
+    word of its own ("C++" finds courses about C, not every word starting with c)."""
+    return " & ".join(f"{w}:*" if len(w) > 1 else w for w in words) if words else None
+
+
+def word_end(word: str | None) -> str:
+    """What follows the search word at the end of its range of indexed words: any continuation (the
+    highest code point) for a prefix, nothing for a single letter (see ``search_terms``)."""
+    return "\U0010ffff" if word is None or len(word) > 1 else "\x01"
 
 
 def unaccented(value: Any) -> Any:
@@ -199,6 +206,7 @@ def _params(query: CatalogueQuery, lang: str) -> dict[str, Any]:
         "now": query.now,
         "lang": lang,
         "word": words[0] if words else None,
+        "word_end": word_end(words[0] if words else None),
         "terms": search_terms(words),
         "format": query.format.value if query.format else None,
         "category": query.category,
@@ -246,7 +254,7 @@ def _keyed_matches(shape: _Shape) -> Any:
         .where(
             keys.c.kind == literal_column("'w'"),
             keys.c.key >= select(prefix).scalar_subquery(),
-            keys.c.key < select(prefix.concat(literal_column("chr(1114111)"))).scalar_subquery(),
+            keys.c.key < select(prefix.concat(bindparam("word_end", type_=String))).scalar_subquery(),
         )
         .group_by(keys.c.course_id)
         .subquery("found")

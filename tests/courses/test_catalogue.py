@@ -156,6 +156,33 @@ async def test_relevance_ranks_title_over_summary_over_description(client: Clien
     assert _slugs(await search("fotografiax")) == []
 
 
+async def test_a_single_letter_is_a_word_not_a_prefix(db: AsyncSession, client: Client) -> None:
+    await db.execute(
+        insert(Course),
+        [
+            {
+                "slug": slug,
+                "format": CourseFormat.INSTANT,
+                "status": CourseStatus.PUBLISHED,
+                "title": {"ca": title},
+                "published_at": NOW - timedelta(minutes=i),
+            }
+            for i, (slug, title) in enumerate(
+                [("c", "Programació en C"), ("ciber", "Ciberseguretat"), ("r", "Estadística amb R")]
+            )
+        ],
+    )
+    await db.commit()
+
+    async def found(q: str) -> list[str]:
+        return _slugs(await client.get(f"{API}/courses", params={"q": q}))
+
+    assert await found("C++") == ["c"]
+    assert await found("r") == ["r"]
+    assert await found("programació C") == ["c"]
+    assert await found("ci") == ["ciber"]  # two letters are a prefix again
+
+
 async def test_search_and_competences_follow_staff_changes(
     client: Client, factory: Factory, db: AsyncSession
 ) -> None:
