@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,12 @@ from lms.settings import Settings
 
 DURATION_TOLERANCE = 1.0  # seconds: players report the last frame a little past the nominal duration
 OUTLINE_CACHE_SIZE = 1024  # courses whose outline a process keeps; a few dozen kB each at most
+# progress_events keeps played seconds as numeric(10, 2): intervals are compared at that precision.
+STORED_SECONDS = Decimal("0.01")
+# The Unix epoch: a phone whose clock was reset reports it or later, so earlier times are no real event.
+# It also keeps every time well inside what PostgreSQL and Python both read (year 1 with a positive offset
+# is 1 BC in UTC: PostgreSQL stores it, the driver cannot read it back).
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Per process: course id -> (outline version, outline, lessons by id). A batch reads the version with its
 # enrolment (``ProgressTarget.outline_version``), so an edited course is read again on its next batch.
@@ -47,6 +54,40 @@ def utcnow() -> datetime:
 
 def _released(lesson: OutlineLesson, now: datetime) -> bool:
     return lesson.released_from is None or lesson.released_from <= now
+
+
+def stored_second(value: float) -> float:
+    """A played second as the database keeps it: hundredths, half away from zero (numeric's rounding)."""
+    return float(Decimal(repr(value)).quantize(STORED_SECONDS, rounding=ROUND_HALF_UP))
+
+
+def as_stored(events: Sequence[s.Event]) -> tuple[list[s.Event], set[str]]:
+    """Checked events as the database keeps them, and the ids of those it has nothing to keep of.
+
+    Times go in UTC (PostgreSQL refuses offsets beyond 15:59, which ISO 8601 allows) and played seconds
+    in hundredths, so the database stores exactly what was checked here. An interval that rounds to
+    nothing (12.345 to 12.346 s) adds no coverage: it is left out rather than failing the batch on the
+    table's forward-interval CHECK, so a player's other events are never lost to it."""
+    stored: list[s.Event] = []
+    ignored: set[str] = set()
+    for event in events:
+        kind = type(event)
+        changes: dict[str, Any] = {}
+        if event.at.tzinfo is not UTC:
+            changes["at"] = event.at.astimezone(UTC)
+        if kind is s.Attendance:
+            left_at = cast("s.Attendance", event).left_at
+            if left_at.tzinfo is not UTC:
+                changes["left_at"] = left_at.astimezone(UTC)
+        elif kind is s.VideoWatched:
+            played = cast("s.VideoWatched", event)
+            start, end = stored_second(played.from_second), stored_second(played.to_second)
+            if end <= start:
+                ignored.add(event.id)
+                continue
+            changes["from_second"], changes["to_second"] = start, end
+        stored.append(msgspec.structs.replace(event, **changes) if changes else event)
+    return stored, ignored
 
 
 def grade(key: QuizKey, answers: Sequence[s.Answer]) -> int:
@@ -95,6 +136,8 @@ class ProgressService:
             kind = type(event)
             if event.at > latest:
                 raise ValidationFailed.on(f"events[{i}].at", "is in the future")
+            if event.at < EARLIEST_EVENT:
+                raise ValidationFailed.on(f"events[{i}].at", "is before 1970")
             if kind is s.Attendance:
                 self._check_attendance(f"events[{i}]", cast("s.Attendance", event), target, latest)
             lesson_id = event.lesson_id
@@ -141,6 +184,9 @@ class ProgressService:
     ) -> None:
         if lesson.kind is not LessonKind.QUIZ or key is None:
             raise ValidationFailed.on(f"{where}.type", "quiz attempts are for quiz lessons")
+        if key.questions and not any(answer.option_ids for answer in event.answers):
+            # An accidental tap on "submit" must not use up an attempt (scored 0).
+            raise ValidationFailed.on(f"{where}.answers", "answers no question")
         questions = {q.id: q for q in key.questions}
         seen: set[uuid.UUID] = set()
         for j, answer in enumerate(event.answers):
@@ -176,21 +222,24 @@ class ProgressService:
                 if key is not None:
                     keys[event.lesson_id] = key
         self._check(target, events, lessons, keys, now)
+        stored, ignored = as_stored(events)
 
         # The events go to the database as one JSON document (msgspec writes it from the checked structs),
         # not as per-column arrays: encoding 500-element arrays costs the driver more than the database.
         ingested = await self.progress.ingest(
-            enrolment_id, _EVENTS.encode(events).decode(), self.settings.enrolment_video_complete_ratio
+            enrolment_id, _EVENTS.encode(stored).decode(), self.settings.enrolment_video_complete_ratio
         )
         facts: dict[uuid.UUID, ProgressFacts] | None = ingested.progress
         results: list[s.QuizResult] = []
         if keys:
-            results = await self._grade(enrolment_id, events, ingested.new_attempts, lessons, keys, now)
+            results = await self._grade(enrolment_id, stored, ingested.new_attempts, lessons, keys, now)
             facts = None  # attempts changed lesson progress after the statement: read it again
         status, percent, completed_at = await self.settle(target, outline, now, facts)
+        sent = {e.id for e in stored}
         return s.ProgressAccepted(
             accepted=ingested.accepted,
-            duplicates=len({e.id for e in events}) - ingested.accepted,
+            duplicates=len(sent) - ingested.accepted,
+            ignored=len(ignored - sent),
             status=status,
             progress_percent=percent,
             completed_at=completed_at,
@@ -354,6 +403,7 @@ class ProgressService:
         return s.ProgressAccepted(
             accepted=0,
             duplicates=0,
+            ignored=0,
             status=status,
             progress_percent=percent,
             completed_at=completed_at,

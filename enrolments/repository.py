@@ -750,6 +750,10 @@ FROM (SELECT) AS one LEFT JOIN progress p ON true
 """
 )
 
+# attempts_used and quiz_attempts.attempt are smallint: an "unlimited" quiz ends where the columns do,
+# with "no attempts left" rather than an out-of-range error.
+ATTEMPTS_CEILING = 32_767
+
 ATTENDED_MINUTES = text(
     """
 SELECT coalesce(sum(extract(epoch FROM upper(r) - lower(r))), 0) / 60.0
@@ -818,8 +822,8 @@ class ProgressRepository:
             )
             .returning(LessonProgress.attempts_used)
         )
-        if max_attempts is not None:
-            stmt = stmt.where(LessonProgress.attempts_used < max_attempts)
+        limit = max_attempts if max_attempts is not None else ATTEMPTS_CEILING
+        stmt = stmt.where(LessonProgress.attempts_used < limit)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def record_attempt(self, attempt: QuizAttempt) -> None:

@@ -17,6 +17,9 @@ from lms.accounts.schemas import Strict
 MAX_BATCH = 500  # events per progress request; a client buffering longer sends several batches
 ClientId = Annotated[str, Meta(min_length=1, max_length=64)]
 Second = Annotated[float, Meta(ge=0, le=86_400)]
+# An event's time needs its offset: a time without one names no instant (and cannot be compared with the
+# server's clock). msgspec refuses it while decoding, naming the field (``events[3].at``).
+Moment = Annotated[datetime, Meta(tz=True)]
 
 
 # ---------------------------------------------------------------- enrolment
@@ -120,7 +123,7 @@ class EnrolmentDetail(msgspec.Struct):
 
 class _Event(Strict, tag_field="type", kw_only=True):
     id: ClientId
-    at: datetime
+    at: Moment
 
 
 class LessonOpened(_Event, tag="lesson_opened"):
@@ -152,7 +155,7 @@ class QuizAttemptEvent(_Event, tag="quiz_attempt"):
 class Attendance(_Event, tag="attendance"):
     """The learner was in the live session from ``at`` (joined) to ``left_at``."""
 
-    left_at: datetime
+    left_at: Moment
     lesson_id: uuid.UUID | None = None
 
 
@@ -177,6 +180,7 @@ class QuizResult(msgspec.Struct):
 class ProgressAccepted(msgspec.Struct):
     accepted: int  # new events
     duplicates: int  # already received (a retried batch)
+    ignored: int  # played intervals empty at the stored precision (hundredths of a second): no coverage
     status: EnrolmentStatus
     progress_percent: int
     completed_at: datetime | None
