@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     email_change_url: str | None = None  # the front end's page for it; default {public_url}/confirm-email
     password_hash_memory_kib: int = Field(default=65536, ge=256)  # Argon2id, RFC 9106's second choice
     password_hash_time_cost: int = Field(default=3, ge=1)
-    login_rate_limit: int = Field(default=10, ge=1)  # attempts per window, per address and per account
+    login_rate_limit: int = Field(default=10, ge=1)  # failed logins per window, per address and per account
     login_rate_window: int = Field(default=60, ge=1)  # seconds
     verify_rate_limit: int = Field(default=60, ge=1)
     verify_rate_window: int = Field(default=60, ge=1)

@@ -89,8 +89,8 @@ class AuthController(Controller):
         self, data: JSONBody[Registration], accounts: NamedDependency[AccountService]
     ) -> RegistrationAccepted:
         """Create a learner account; the answer is the same whether or not the address was registered."""
-        await accounts.register(data)
-        return RegistrationAccepted(email=data.email.strip().lower(), detail=REGISTRATION_ACCEPTED)
+        email = await accounts.register(data)
+        return RegistrationAccepted(email=email, detail=REGISTRATION_ACCEPTED)
 
     @post("/login", status_code=HTTP_200_OK)
     async def login(

@@ -9,7 +9,7 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import bindparam, delete, or_, select, update
 
-from lms.accounts.models import AuthSession, LearnerProfile, User
+from lms.accounts.models import AuthSession, LearnerProfile, PasswordResetToken, User
 
 ACTIVE_USER = (
     select(User)
@@ -46,6 +46,27 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 class ProfileRepository(SQLAlchemyAsyncRepository[LearnerProfile]):
     model_type = LearnerProfile
     id_attribute = "user_id"
+
+
+class ResetLinkRepository(SQLAlchemyAsyncRepository[PasswordResetToken]):
+    model_type = PasswordResetToken
+
+    async def owner(self, token_hash: str) -> uuid.UUID | None:
+        """The account a reset link was made for, whatever its state; nothing is locked."""
+        stmt = select(PasswordResetToken.user_id).where(PasswordResetToken.token_hash == token_hash)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def withdraw_all(self, user_id: uuid.UUID, now: datetime) -> None:
+        """Mark every unused reset link of the account as used, so none works any more.
+
+        Marked used rather than expired: a request that started a moment earlier (or on a server whose clock
+        is behind) would still find an expiry of ``now`` in its future."""
+        stmt = (
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        await self.session.execute(stmt)
 
 
 class SessionRepository(SQLAlchemyAsyncRepository[AuthSession]):

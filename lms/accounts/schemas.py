@@ -11,9 +11,11 @@ from msgspec import UNSET, Meta, UnsetType
 
 from lms.accounts.models import EmploymentStatus, Role
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Addresses and names are checked by the service (``valid_email``, ``clean_full_name``): it trims them first
+# and explains a refusal in words; the lengths here only bound what is read.
+Email = Annotated[str, Meta(max_length=320)]
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
-FullName = Annotated[str, Meta(min_length=1, max_length=200)]
+FullName = Annotated[str, Meta(max_length=200)]
 Language = Literal["ca", "es", "en"]
 ShortText = Annotated[str, Meta(max_length=120)]
 BirthYear = Annotated[int, Meta(ge=1900, le=2100)]
@@ -46,7 +48,7 @@ class RegistrationAccepted(msgspec.Struct):
 
 
 class Credentials(Strict):
-    email: Annotated[str, Meta(max_length=254)]
+    email: Email
     password: Password
 
 
@@ -107,7 +109,7 @@ class UserAdminUpdate(Strict, kw_only=True):
 
 
 class PasswordResetRequest(Strict):
-    email: Annotated[str, Meta(max_length=254)]
+    email: Email
 
 
 class EmailChange(Strict):

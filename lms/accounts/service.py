@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.accounts import security
 from lms.accounts.models import AuthSession, EmailChangeToken, LearnerProfile, PasswordResetToken, Role, User
-from lms.accounts.repository import ProfileRepository, SessionRepository, UserRepository
+from lms.accounts.repository import (
+    ProfileRepository,
+    ResetLinkRepository,
+    SessionRepository,
+    UserRepository,
+)
 from lms.accounts.schemas import MeUpdate, ProfileIn, Registration, TokenPair, UserAdminUpdate
 from lms.accounts.tasks import (
     email_change_email,
@@ -24,7 +31,7 @@ from lms.accounts.tasks import (
     welcome_email,
 )
 from lms.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
-from lms.ratelimit import RateLimiter, enforce
+from lms.ratelimit import RateLimiter, enforce, give_back
 from lms.settings import Settings
 
 Link = TypeVar("Link", PasswordResetToken, EmailChangeToken)  # the e-mailed single-use links
@@ -64,6 +71,53 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP can deliver to (RFC 5321 path limit)
+NOT_AN_EMAIL = "is not a valid e-mail address"
+
+
+def valid_email(value: str, field: str) -> str:
+    """The address as stored: trimmed (phones' autocomplete adds a space) and in lower case; a 422 naming
+    ``field`` when it is not an address."""
+    email = normalize_email(value)
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(email):
+        raise ValidationFailed.on(field, NOT_AN_EMAIL)
+    return email
+
+
+# Letters and symbols by their Unicode category that print as nothing (Hangul fillers, the blank Braille
+# pattern): a name made of them is as blank as one made of spaces.
+BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+NAME_BLANK = "must not be blank"
+NAME_CONTROL = "must not contain control characters such as line breaks"
+
+
+def _invisible(char: str) -> bool:
+    """Whitespace and format characters (zero-width spaces and joiners, U+2060, U+FEFF, direction marks)."""
+    return char.isspace() or unicodedata.category(char) == "Cf" or char in BLANK_LOOKALIKES
+
+
+def _visible(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_LOOKALIKES
+
+
+def clean_full_name(value: str, field: str = "full_name") -> str:
+    """The name as certificates and e-mails print it: invisible characters around it trimmed; a 422 naming
+    ``field`` when nothing visible is left, or when it holds a control character (a line break would end up
+    verbatim in e-mail bodies). Invisible characters inside it stay: some scripts need joiners."""
+    if any(unicodedata.category(char) == "Cc" or char in "\u2028\u2029" for char in value):
+        raise ValidationFailed.on(field, NAME_CONTROL)
+    start, end = 0, len(value)
+    while start < end and _invisible(value[start]):
+        start += 1
+    while end > start and _invisible(value[end - 1]):
+        end -= 1
+    name = value[start:end]
+    if not any(_visible(char) for char in name):
+        raise ValidationFailed.on(field, NAME_BLANK)
+    return name
+
+
 class AccountService:
     def __init__(self, session: AsyncSession, deps: AccountDeps) -> None:
         self.session = session
@@ -82,15 +136,22 @@ class AccountService:
     def sessions(self) -> SessionRepository:
         return SessionRepository(session=self.session, auto_refresh=False)
 
+    @cached_property
+    def reset_links(self) -> ResetLinkRepository:
+        return ResetLinkRepository(session=self.session, auto_refresh=False)
+
     def check_password_strength(self, password: str, field: str) -> None:
         minimum = self.deps.settings.password_min_length
         if len(password) < minimum:
             raise ValidationFailed.on(field, f"must be at least {minimum} characters long")
 
-    async def register(self, data: Registration) -> None:
-        """Create the account, or tell the owner of an existing one; the caller cannot tell which."""
+    async def register(self, data: Registration) -> str:
+        """Create the account, or tell the owner of an existing one; the caller cannot tell which.
+        Returns the address as stored."""
+        # The request is checked before the address is looked up, so a refusal says nothing about it.
+        email = valid_email(data.email, "email")
         self.check_password_strength(data.password, "password")
-        email = normalize_email(data.email)
+        full_name = clean_full_name(data.full_name)
         password_hash = self.deps.passwords.hash(data.password)  # also on the duplicate path: same timing
         stmt = (
             insert(User)
@@ -98,7 +159,7 @@ class AccountService:
                 id=uuid.uuid4(),
                 email=email,
                 password_hash=password_hash,
-                full_name=data.full_name.strip() or data.full_name,
+                full_name=full_name,
                 preferred_language=data.preferred_language,
                 role=Role.LEARNER,
             )
@@ -110,25 +171,24 @@ class AccountService:
             existing = await self.users.by_email(email)
             if existing is not None:
                 registration_attempt_notice.enqueue(self.session, user_id=str(existing.id))
-            return
+            return email
         if data.profile is not None:
             self._apply_profile(user_id, data.profile)
         welcome_email.enqueue(self.session, user_id=str(user_id))
+        return email
 
     async def login(self, email: str, password: str, client: str, user_agent: str | None) -> TokenPair:
         email = normalize_email(email)
         s = self.deps.settings
-        await enforce(
-            self.deps.limiter,
-            [f"login:ip:{client}", f"login:email:{email}"],
-            s.login_rate_limit,
-            s.login_rate_window,
-            "login attempts",
-        )
+        limits = [f"login:ip:{client}", f"login:email:{email}"]
+        # Counted before the password is checked, so that simultaneous guesses cannot all slip under the
+        # limit; a correct password gives its attempt back: the limits count failures (decision 16).
+        await enforce(self.deps.limiter, limits, s.login_rate_limit, s.login_rate_window, "login attempts")
         user = await self.users.by_email(email)
         valid = self.deps.passwords.verify(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
             raise Unauthorized(INVALID_LOGIN)
+        await give_back(self.deps.limiter, limits)
         if self.deps.passwords.needs_rehash(user.password_hash):
             user.password_hash = self.deps.passwords.hash(password)
         return await self._open_session(user.id, user_agent)
@@ -193,9 +253,7 @@ class AccountService:
     async def update_me(self, user: User, data: MeUpdate) -> LearnerProfile | None:
         """Apply the caller's changes; returns the profile as it now stands."""
         if isinstance(data.full_name, str):
-            if not data.full_name.strip():
-                raise ValidationFailed.on("full_name", "must not be blank")
-            user.full_name = data.full_name.strip()
+            user.full_name = clean_full_name(data.full_name)
         if isinstance(data.preferred_language, str):
             user.preferred_language = data.preferred_language
         profile = await self.profile_of(user)
@@ -235,6 +293,7 @@ class AccountService:
         user.password_hash = self.deps.passwords.hash(new)
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now, keep=session_id)
+        await self.reset_links.withdraw_all(user.id, now)
 
     async def _link(self, model: type[Link], token: str, now: datetime, invalid: str) -> Link:
         """The row of an e-mailed single-use link, locked; ``invalid`` (400) if unknown, used or expired."""
@@ -247,6 +306,7 @@ class AccountService:
 
     async def request_email_change(self, user: User, new_email: str, password: str) -> None:
         """E-mail a single-use link to ``new_email``; the account keeps its address until it is opened."""
+        new_email = valid_email(new_email, "new_email")
         s = self.deps.settings
         await enforce(
             self.deps.limiter,
@@ -257,7 +317,6 @@ class AccountService:
         )
         if not self.deps.passwords.verify(user.password_hash, password):
             raise ValidationFailed.on("password", "does not match the account's password")
-        new_email = normalize_email(new_email)
         if new_email == user.email:
             raise ValidationFailed.on("new_email", "is already the account's address")
         if await self.users.by_email(new_email) is not None:
@@ -288,6 +347,7 @@ class AccountService:
             raise Conflict(EMAIL_TAKEN)
         found.used_at = now
         old_email, user.email = user.email, found.new_email
+        await self.reset_links.withdraw_all(user.id, now)  # they were sent to the old address
         email_changed_notice.enqueue(
             self.session, user_id=str(user.id), old_email=old_email, new_email=user.email
         )
@@ -318,22 +378,31 @@ class AccountService:
         password_reset_email.enqueue(self.session, user_id=str(user.id), token=secret)
 
     async def reset_password(self, token: str, new_password: str) -> None:
-        """Set a new password with a reset link: once, before it expires; every session ends."""
+        """Set a new password with a reset link: once, before it expires; every session and every other
+        reset link of the account ends."""
         now = datetime.now(UTC)
+        owner = await self.reset_links.owner(security.digest(token))
+        if owner is None:
+            raise BadRequest(RESET_INVALID)
+        # The account is locked before the link: two links of one account confirmed at once wait for each
+        # other here, and the second then finds itself withdrawn by the first. Locking the link first would
+        # let each hold its own link while waiting for the other's, a deadlock.
+        user = await self.session.get(User, owner, with_for_update=True)
         found = await self._link(PasswordResetToken, token, now, RESET_INVALID)
         self.check_password_strength(new_password, "new_password")
-        user = await self.session.get(User, found.user_id, with_for_update=True)
         if user is None or not user.is_active:
             raise BadRequest(RESET_INVALID)
         found.used_at = now
         user.password_hash = self.deps.passwords.hash(new_password)
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now)
+        await self.reset_links.withdraw_all(user.id, now)
 
     async def create_user(self, email: str, password: str, full_name: str, role: Role, language: str) -> User:
         """For operators (the CLI): create an account with a role."""
+        email = valid_email(email, "email")
         self.check_password_strength(password, "password")
-        email = normalize_email(email)
+        full_name = clean_full_name(full_name)
         if await self.users.by_email(email) is not None:
             raise Conflict(f"An account with the e-mail {email} already exists.")
         user = User(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -263,3 +264,131 @@ async def test_deactivated_account_loses_access_at_once(client: Client, factory:
     )
     assert response.status_code == 200
     assert (await client.get(f"{API}/me", headers=learner_headers)).status_code == 401
+
+
+NOTHING_VISIBLE = [
+    "",
+    "   ",
+    "\u00a0\u3000",  # no-break and ideographic spaces
+    "\u200b",  # zero-width space
+    "\u200b\u200c\u200d",
+    " \u2060\ufeff ",  # word joiner, byte order mark
+    "\u00ad\u200e",  # soft hyphen, left-to-right mark
+    "\u3164",  # Hangul filler: a "letter" that prints as nothing
+]
+CONTROL_CHARACTERS = [
+    "Marta\nPuig",
+    "Marta Puig\r\nBcc: someone@example.org",
+    "Marta\tPuig",
+    "Marta Puig\n",
+    "Marta\u2028Puig",  # line separator
+    "Marta\x85Puig",  # next line (C1)
+    "Marta\x1bPuig",
+]
+
+
+def refused_field(response: httpx.Response) -> tuple[int, str, list[dict[str, str]]]:
+    return response.status_code, response.headers["content-type"], response.json().get("errors", [])
+
+
+@pytest.mark.parametrize("full_name", NOTHING_VISIBLE)
+async def test_registration_refuses_a_name_with_nothing_visible(
+    client: Client, db: AsyncSession, full_name: str
+) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration(full_name=full_name))
+
+    assert refused_field(response) == (
+        422,
+        "application/problem+json",
+        [{"field": "full_name", "message": "must not be blank"}],
+    )
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize("full_name", CONTROL_CHARACTERS)
+async def test_registration_refuses_a_name_with_control_characters(
+    client: Client, db: AsyncSession, full_name: str
+) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration(full_name=full_name))
+
+    assert refused_field(response) == (
+        422,
+        "application/problem+json",
+        [{"field": "full_name", "message": "must not contain control characters such as line breaks"}],
+    )
+    assert await db.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_a_refused_name_answers_alike_whether_the_address_is_registered(
+    client: Client, factory: Factory
+) -> None:
+    user = await factory.user()
+    known = await client.post(f"{API}/auth/register", json=registration(email=user.email, full_name="\u200b"))
+    unknown = await client.post(f"{API}/auth/register", json=registration(full_name="\u200b"))
+
+    bodies = [known.json(), unknown.json()]
+    for body in bodies:
+        body.pop("request_id", None)  # differs per request, when present
+    assert known.status_code == unknown.status_code == 422
+    assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize("full_name", NOTHING_VISIBLE + CONTROL_CHARACTERS)
+async def test_update_me_refuses_the_names_registration_refuses(
+    client: Client, factory: Factory, full_name: str
+) -> None:
+    _, headers = await factory.login_as(full_name="Marta Puig")
+    response = await client.patch(f"{API}/me", headers=headers, json={"full_name": full_name})
+
+    status, content_type, errors = refused_field(response)
+    assert (status, content_type, [e["field"] for e in errors]) == (
+        422,
+        "application/problem+json",
+        ["full_name"],
+    )
+    assert (await client.get(f"{API}/me", headers=headers)).json()["full_name"] == "Marta Puig"
+
+
+async def test_names_are_stored_as_written_apart_from_invisible_characters_around_them(
+    client: Client, db: AsyncSession
+) -> None:
+    written = {
+        "a@example.org": (" \u200bMarta Puig i Ribera\ufeff\u00a0", "Marta Puig i Ribera"),
+        "b@example.org": ("王小明", "王小明"),
+        "c@example.org": ("Mehrdad Ali\u200czadeh", "Mehrdad Ali\u200czadeh"),  # a joiner inside is kept
+        "d@example.org": ("Zoë\u00a0d'Olivé", "Zoë\u00a0d'Olivé"),
+    }
+    for email, (full_name, _) in written.items():
+        response = await client.post(
+            f"{API}/auth/register", json=registration(email=email, full_name=full_name)
+        )
+        assert response.status_code == 202, response.text
+
+    stored = dict((await db.execute(select(User.email, User.full_name))).all())
+    assert stored == {email: kept for email, (_, kept) in written.items()}
+
+
+async def test_registration_trims_spaces_around_the_address(client: Client, db: AsyncSession) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration(email=" Anna.QA@Example.org \t"))
+
+    assert response.status_code == 202, response.text
+    assert response.json()["email"] == "anna.qa@example.org"
+    assert await db.scalar(select(User.email)) == "anna.qa@example.org"
+    await login(client, "anna.qa@example.org ", "una contrasenya llarga")
+
+
+@pytest.mark.parametrize(
+    "email", ["", "   ", "anna.qa", "anna.qa@", "anna.qa@example", "anna qa@example.org", "@example.org"]
+)
+async def test_registration_refuses_an_invalid_address_in_words(
+    client: Client, db: AsyncSession, email: str
+) -> None:
+    response = await client.post(f"{API}/auth/register", json=registration(email=email))
+
+    assert refused_field(response) == (
+        422,
+        "application/problem+json",
+        [{"field": "email", "message": "is not a valid e-mail address"}],
+    )
+    assert response.json()["detail"] == "email: is not a valid e-mail address"
+    assert await db.scalar(select(func.count()).select_from(User)) == 0

@@ -141,6 +141,59 @@ async def test_expired_and_unknown_links_change_nothing(
     assert await login(client, user.email) == 200
 
 
+async def test_spaces_around_the_new_address_are_trimmed(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    _, headers = await factory.login_as()
+    asked = await client.post(
+        f"{API}/me/email",
+        json={"new_email": " New.Address@Example.org ", "password": DEFAULT_PASSWORD},
+        headers=headers,
+    )
+
+    assert asked.status_code == 202, asked.text
+    [mail] = await owed(db, "accounts.email_change_email")
+    assert mail["new_email"] == NEW
+    assert (await client.post(f"{API}/auth/email/confirm", json={"token": mail["token"]})).status_code == 204
+    assert await login(client, NEW) == 200
+
+
+@pytest.mark.parametrize("new_email", ["no-at-sign", "new address@example.org", "new.address@", " "])
+async def test_an_invalid_new_address_is_refused_in_words(
+    client: Client, factory: Factory, db: AsyncSession, new_email: str
+) -> None:
+    _, headers = await factory.login_as()
+    refused = await client.post(
+        f"{API}/me/email", json={"new_email": new_email, "password": DEFAULT_PASSWORD}, headers=headers
+    )
+
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["errors"] == [{"field": "new_email", "message": "is not a valid e-mail address"}]
+    assert await db.scalar(select(EmailChangeToken.id)) is None
+
+
+async def test_moving_to_a_new_address_withdraws_reset_links_sent_to_the_old_one(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    user, headers = await factory.login_as()
+    await client.post(f"{API}/auth/password-reset", json={"email": user.email})
+    [reset] = await owed(db, "accounts.password_reset_email")
+    await client.post(
+        f"{API}/me/email", json={"new_email": NEW, "password": DEFAULT_PASSWORD}, headers=headers
+    )
+    [mail] = await owed(db, "accounts.email_change_email")
+    assert (await client.post(f"{API}/auth/email/confirm", json={"token": mail["token"]})).status_code == 204
+
+    late = await client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": reset["token"], "new_password": "a completely new passphrase"},
+    )
+
+    assert late.status_code == 400
+    assert await login(client, NEW) == 200
+
+
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     with smtp_server() as server:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -107,6 +109,84 @@ async def test_unknown_token_and_short_password_are_refused(
     assert forged.status_code == 400
     assert short.status_code == 422
     assert short.json()["errors"][0]["field"] == "new_password"
+
+
+async def owed_tokens(db: AsyncSession) -> list[str]:
+    """Every reset link e-mailed so far, oldest first."""
+    rows = await db.execute(
+        select(OutboxMessage.payload)
+        .where(OutboxMessage.task == "accounts.password_reset_email")
+        .order_by(OutboxMessage.created_at)
+    )
+    return [str(payload["token"]) for payload in rows.scalars()]
+
+
+async def confirm(client: httpx.AsyncClient, token: str, new_password: str) -> int:
+    answer = await client.post(
+        f"{API}/password-reset/confirm", json={"token": token, "new_password": new_password}
+    )
+    return answer.status_code
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str) -> int:
+    answer = await client.post(f"{API}/login", json={"email": email, "password": password})
+    return answer.status_code
+
+
+async def test_a_reset_withdraws_the_other_links_of_the_account_and_only_of_that_account(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    user, other = await factory.user(), await factory.user()
+    await client.post(f"{API}/password-reset", json={"email": user.email})
+    await client.post(f"{API}/password-reset", json={"email": other.email})
+    await client.post(f"{API}/password-reset", json={"email": user.email})
+    older, others, newer = await owed_tokens(db)
+
+    assert await confirm(client, newer, NEW_PASSWORD) == 204
+    assert await confirm(client, older, "the older link's passphrase") == 400
+
+    assert await log_in(client, user.email, NEW_PASSWORD) == 200
+    assert await log_in(client, user.email, "the older link's passphrase") == 401
+    assert await confirm(client, others, "the other account's passphrase") == 204
+
+
+async def test_links_confirmed_at_the_same_time_change_the_password_once(
+    concurrent_client: httpx.AsyncClient, factory: Factory, db: AsyncSession
+) -> None:
+    user = await factory.user()
+    for _ in range(4):
+        await concurrent_client.post(f"{API}/password-reset", json={"email": user.email})
+    tokens = await owed_tokens(db)
+
+    answers = await asyncio.gather(
+        *(
+            concurrent_client.post(
+                f"{API}/password-reset/confirm", json={"token": token, "new_password": f"passphrase {n:04}"}
+            )
+            for n, token in enumerate(tokens)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [204, 400, 400, 400]
+    [chosen] = [n for n, a in enumerate(answers) if a.status_code == 204]
+    assert await log_in(concurrent_client, user.email, f"passphrase {chosen:04}") == 200
+
+
+async def test_a_password_change_withdraws_outstanding_reset_links(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    user, headers = await factory.login_as()
+    await client.post(f"{API}/password-reset", json={"email": user.email})
+    [token] = await owed_tokens(db)
+    changed = await client.post(
+        "/api/v1/me/password",
+        headers=headers,
+        json={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 204
+
+    assert await confirm(client, token, "someone else's passphrase") == 400
+    assert await log_in(client, user.email, NEW_PASSWORD) == 200
 
 
 async def test_reset_requests_are_rate_limited(client: Client, factory: Factory, settings: Settings) -> None:
