@@ -9,7 +9,7 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import bindparam, delete, or_, select, update
 
-from lms.accounts.models import AuthSession, LearnerProfile, PasswordResetToken, User
+from lms.accounts.models import AuthSession, EmailChangeToken, LearnerProfile, PasswordResetToken, User
 
 ACTIVE_USER = (
     select(User)
@@ -49,6 +49,8 @@ class ProfileRepository(SQLAlchemyAsyncRepository[LearnerProfile]):
 
 
 class ResetLinkRepository(SQLAlchemyAsyncRepository[PasswordResetToken]):
+    """Reset links, and what ends every e-mailed link of an account."""
+
     model_type = PasswordResetToken
 
     async def owner(self, token_hash: str) -> uuid.UUID | None:
@@ -56,16 +58,15 @@ class ResetLinkRepository(SQLAlchemyAsyncRepository[PasswordResetToken]):
         stmt = select(PasswordResetToken.user_id).where(PasswordResetToken.token_hash == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def withdraw_all(self, user_id: uuid.UUID, now: datetime) -> None:
-        """Mark every unused reset link of the account as used, so none works any more.
+    async def withdraw_all(
+        self, user_id: uuid.UUID, now: datetime, *, links: type[PasswordResetToken | EmailChangeToken]
+    ) -> None:
+        """Mark every unused link of the account of this kind (reset, or address change) as used, so none
+        works any more.
 
         Marked used rather than expired: a request that started a moment earlier (or on a server whose clock
         is behind) would still find an expiry of ``now`` in its future."""
-        stmt = (
-            update(PasswordResetToken)
-            .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
-            .values(used_at=now)
-        )
+        stmt = update(links).where(links.user_id == user_id, links.used_at.is_(None)).values(used_at=now)
         await self.session.execute(stmt)
 
 

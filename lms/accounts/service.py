@@ -293,7 +293,7 @@ class AccountService:
         user.password_hash = self.deps.passwords.hash(new)
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now, keep=session_id)
-        await self.reset_links.withdraw_all(user.id, now)
+        await self._withdraw_links(user.id, now)
 
     async def _link(self, model: type[Link], token: str, now: datetime, invalid: str) -> Link:
         """The row of an e-mailed single-use link, locked; ``invalid`` (400) if unknown, used or expired."""
@@ -347,7 +347,7 @@ class AccountService:
             raise Conflict(EMAIL_TAKEN)
         found.used_at = now
         old_email, user.email = user.email, found.new_email
-        await self.reset_links.withdraw_all(user.id, now)  # they were sent to the old address
+        await self.reset_links.withdraw_all(user.id, now, links=PasswordResetToken)  # sent to the old address
         email_changed_notice.enqueue(
             self.session, user_id=str(user.id), old_email=old_email, new_email=user.email
         )
@@ -396,7 +396,13 @@ class AccountService:
         user.password_hash = self.deps.passwords.hash(new_password)
         user.password_changed_at = now
         await self.sessions.revoke_all(user.id, now)
-        await self.reset_links.withdraw_all(user.id, now)
+        await self._withdraw_links(user.id, now)
+
+    async def _withdraw_links(self, user_id: uuid.UUID, now: datetime) -> None:
+        """A new password ends every e-mailed link of the account: other reset links, and address changes
+        asked for with the old password (by whoever knew it)."""
+        await self.reset_links.withdraw_all(user_id, now, links=PasswordResetToken)
+        await self.reset_links.withdraw_all(user_id, now, links=EmailChangeToken)
 
     async def create_user(self, email: str, password: str, full_name: str, role: Role, language: str) -> User:
         """For operators (the CLI): create an account with a role."""

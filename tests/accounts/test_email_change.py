@@ -236,3 +236,27 @@ async def test_the_link_goes_to_the_new_address_and_the_notice_to_the_old_one_in
         await db.execute(select(OutboxMessage).where(OutboxMessage.task == "accounts.email_change_email"))
     ).scalar_one()
     assert (sent.status, sent.payload) == (OutboxStatus.DONE, {})  # the secret left the outbox
+
+
+async def test_a_new_password_withdraws_address_changes_asked_for_with_the_old_one(
+    client: Client, factory: Factory, db: AsyncSession
+) -> None:
+    """Whoever knew the old password and asked to move the account to their own address loses the link."""
+    user, headers = await factory.login_as()
+    await client.post(
+        f"{API}/me/email", json={"new_email": NEW, "password": DEFAULT_PASSWORD}, headers=headers
+    )
+    [change] = await owed(db, "accounts.email_change_email")
+    await client.post(f"{API}/auth/password-reset", json={"email": user.email})
+    [reset] = await owed(db, "accounts.password_reset_email")
+    renewed = await client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": reset["token"], "new_password": "a completely new passphrase"},
+    )
+
+    late = await client.post(f"{API}/auth/email/confirm", json={"token": change["token"]})
+
+    assert renewed.status_code == 204
+    assert late.status_code == 400
+    assert await login(client, NEW) == 401
+    assert (await db.execute(select(User.email).where(User.id == user.id))).scalar_one() == user.email
