@@ -415,15 +415,23 @@ class CourseService:
                 extra={"problems": msgspec.to_builtins(problems)},
             )
 
-    async def _keep_ready(self, course_id: uuid.UUID, before: Counter[str]) -> None:
+    @staticmethod
+    def _readiness(course: Course) -> Counter[str] | None:
+        """A published course's publish problems by code, before an edit (see ``_keep_ready``); None for a
+        draft or an archived course, whose edits are not checked."""
+        if course.status is not CourseStatus.PUBLISHED:
+            return None
+        return Counter(p.code for p in publish_problems(course))
+
+    async def _keep_ready(self, course_id: uuid.UUID, before: Counter[str] | None) -> None:
         """An edit of a published course's runs or lessons may not make it less ready than it was: one that
         adds a problem the publish check reports (a video without its file, the last run removed, a
-        session without its time) is refused with those problems, and nothing is saved. ``before`` counts
-        the course's problems by code before the edit; a draft is never checked here."""
+        session without its time) is refused with those problems, and nothing is saved. ``before`` is
+        ``_readiness`` before the edit."""
         await self._flush()
-        course = await self._course(course_id, lock=False)
-        if course.status is not CourseStatus.PUBLISHED:
+        if before is None:
             return
+        course = await self._course(course_id, lock=False)
         problems = publish_problems(course)
         added = Counter(p.code for p in problems) - before
         # An emptied module shows learners nothing: moving lessons between modules stays possible.
@@ -596,7 +604,7 @@ class CourseService:
 
     async def update_run(self, run_id: uuid.UUID, data: s.RunUpdate) -> CourseRun:
         run, course = await self._run(run_id)
-        ready_before = Counter(p.code for p in publish_problems(course))
+        ready_before = self._readiness(course)
         capacity_changes = data.capacity is not UNSET and data.capacity != run.capacity
         if capacity_changes:
             # Seats are decided under the run's lock: read them again once it is held.
@@ -632,7 +640,7 @@ class CourseService:
         if run.seats_taken or await self.runs.has_learners(run.id):
             raise Conflict("Learners are enrolled in this run; it cannot be removed.")
         before = present.columns(run)
-        ready_before = Counter(p.code for p in publish_problems(course))
+        ready_before = self._readiness(course)
         await self.session.delete(run)
         await self._keep_ready(course.id, ready_before)
         self._audit("run.delete", "course_run", run.id, before, None)
@@ -780,7 +788,7 @@ class CourseService:
 
     async def add_lesson(self, module_id: uuid.UUID, data: s.LessonCreate) -> Lesson:
         module, course = await self._module(module_id)
-        ready_before = Counter(p.code for p in publish_problems(course))
+        ready_before = self._readiness(course)
         lesson = Lesson(
             id=uuid.uuid4(),
             module_id=module.id,
@@ -825,7 +833,7 @@ class CourseService:
     async def update_lesson(self, lesson_id: uuid.UUID, data: s.LessonUpdate) -> Lesson:
         lesson = await self._lesson(lesson_id)
         course = await self._course(lesson.course_id)
-        ready_before = Counter(p.code for p in publish_problems(course))
+        ready_before = self._readiness(course)
         before = self._lesson_record(lesson)
         self._apply_lesson(lesson, msgspec.structs.asdict(data))
         await self._check_lesson(lesson)
@@ -852,7 +860,7 @@ class CourseService:
         if course.status is CourseStatus.PUBLISHED and not others:
             raise Conflict("A published course keeps at least one lesson; unpublish it first.")
         before = self._lesson_record(lesson)
-        ready_before = Counter(p.code for p in publish_problems(course))
+        ready_before = self._readiness(course)
         module_id = lesson.module_id
         await self.session.delete(lesson)
         await self._flush()
